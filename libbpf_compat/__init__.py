@@ -1,0 +1,9 @@
+"""libbpf-compat: run unmodified eBPF objects without a kernel."""
+
+from __future__ import annotations
+
+from libbpf_compat.errors import LibbpfError
+
+__version__ = "0.1.0"
+
+__all__ = ["LibbpfError", "__version__"]

@@ -1,0 +1,207 @@
+"""The low-level VM API, in the spirit of uBPF: load raw bytecode, register
+helpers, run it on a piece of memory.
+
+>>> vm = Vm(isa.assemble("mov %r0, %r2\\nexit"))
+>>> vm.run(b"abcd")
+4
+
+``run(mem)`` passes r1 = a pointer to ``mem`` and r2 = its length and returns
+r0. ``bytearray`` and writable ``memoryview`` inputs are run in place (the
+program's stores show up in them); ``bytes`` are copied first. Programs run
+in C with the GIL released, so several threads may run one ``Vm`` at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from libbpf_compat._native import ffi, lib
+from libbpf_compat.errors import LibbpfError
+
+U64_MASK = (1 << 64) - 1
+
+#: What a Python helper looks like: r1..r5 in, the new r0 out.
+HelperFn = Callable[[int, int, int, int, int], int]
+
+Buffer = bytes | bytearray | memoryview
+
+
+class VmError(LibbpfError):
+    """A program was refused at load or stopped at run time.
+
+    ``pc`` is the instruction (slot) index the error names, or None;
+    ``address`` the faulting address of a memory error, or None.
+    """
+
+    def __init__(self, err: int, message: str, pc: int | None = None,
+                 address: int | None = None) -> None:
+        where = f"instruction {pc}: " if pc is not None else ""
+        super().__init__(err, where + message)
+        self.pc = pc
+        self.address = address
+
+
+class StopProgram(Exception):  # noqa: N818 - it is a control-flow signal, not an error
+    """Raise from a Python helper to end the run at once with r0 = ``value``."""
+
+    def __init__(self, value: int = 0) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+@dataclass
+class _RunState:
+    """What a Python helper left behind during one run."""
+
+    exception: BaseException | None = None
+
+
+@dataclass
+class _Helper:
+    helper_id: int
+    kind: int
+    fn: HelperFn
+    handle: Any = field(default=None, repr=False)
+
+
+@ffi.def_extern()  # type: ignore[untyped-decorator]
+def lbc_py_helper(ex: Any, data: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    helper: _Helper = ffi.from_handle(data)
+    try:
+        return int(helper.fn(r1, r2, r3, r4, r5)) & U64_MASK
+    except StopProgram as stop:
+        lib.lbc_exec_stop(ex, stop.value & U64_MASK)
+    except BaseException as exc:  # re-raised by Vm.run in the caller's thread
+        state: _RunState = ffi.from_handle(ex.host)
+        state.exception = exc
+        msg = f"helper {helper.helper_id} raised {type(exc).__name__}: {exc}"
+        lib.lbc_exec_fail(ex, -errno.EINVAL, msg.encode()[:200])
+    return 0
+
+
+def _error_from(err: Any) -> VmError:
+    pc = int(err.pc)
+    return VmError(-int(err.code), ffi.string(err.msg).decode(errors="replace"),
+                   pc if pc >= 0 else None, int(err.addr) or None)
+
+
+def load_program(code: bytes, helpers: list[_Helper] | None = None, *,
+                 defer_helpers: bool = False) -> Any:
+    """Validate and decode ``code``; returns the native program (freed by GC)."""
+    helpers = helpers or []
+    table = ffi.new("lbc_helper[]", max(len(helpers), 1))
+    for slot, h in zip(table, helpers):
+        slot.id = h.helper_id
+        slot.kind = h.kind
+        slot.fn = lib.lbc_py_helper
+        slot.data = h.handle
+    out = ffi.new("lbc_prog **")
+    err = ffi.new("lbc_error *")
+    flags = lib.LBC_LOAD_DEFER_HELPERS if defer_helpers else 0
+    rc = lib.lbc_prog_load(code, len(code), table, len(helpers), flags, out, err)
+    if rc:
+        raise _error_from(err)
+    return ffi.gc(out[0], lib.lbc_prog_free)
+
+
+class Vm:
+    """A loaded eBPF program with its helpers, ready to run.
+
+    The bytecode is validated when the ``Vm`` is made (bad encodings, jumps
+    outside the program, writes to r10, … raise :class:`VmError` naming the
+    instruction). Calls to helpers are checked when the program first runs
+    after a change of helpers, so helpers may be registered after loading.
+
+    ``bounds_check`` makes every memory access check that it stays inside the
+    live stack frames, the memory passed to :meth:`run` and the regions added
+    with :meth:`add_region`; ``budget`` caps the instructions one run may
+    execute.
+    """
+
+    def __init__(self, code: bytes | bytearray | memoryview, *, bounds_check: bool = False,
+                 budget: int | None = None) -> None:
+        self.code = bytes(code)
+        self.bounds_check = bounds_check
+        self.budget = budget
+        self.count_instructions = False
+        self.last_insn_count = 0
+        self._helpers: dict[tuple[int, int], _Helper] = {}
+        self._regions: list[tuple[Any, int, bool]] = []
+        self._lock = threading.Lock()
+        self._prog: Any = load_program(self.code, defer_helpers=True)
+        self._linked: Any = None
+
+    @property
+    def insn_count(self) -> int:
+        """Number of instruction slots in the program (lddw counts two)."""
+        return len(self.code) // 8
+
+    def register_helper(self, helper_id: int, fn: HelperFn, *, kfunc: bool = False) -> None:
+        """Make ``call helper_id`` (or, with ``kfunc``, a kfunc call to that
+        BTF id) run the Python callable ``fn(r1, r2, r3, r4, r5) -> r0``.
+        ``fn`` may raise :class:`StopProgram` to end the run."""
+        if not callable(fn):
+            raise LibbpfError(errno.EINVAL, f"helper {helper_id}: {fn!r} is not callable")
+        if not -(1 << 63) <= helper_id < (1 << 63):
+            raise LibbpfError(errno.EINVAL, f"helper id {helper_id} does not fit 64 bits")
+        helper = _Helper(helper_id, lib.LBC_KFUNC if kfunc else lib.LBC_HELPER, fn)
+        helper.handle = ffi.new_handle(helper)
+        with self._lock:
+            self._helpers[(helper.kind, helper_id)] = helper
+            self._linked = None
+
+    def add_region(self, buf: bytearray | memoryview, *, writable: bool = True) -> int:
+        """Allow bounds-checked runs to touch ``buf``; returns its address
+        (for handing to the program, e.g. from a helper)."""
+        cbuf = ffi.from_buffer("uint8_t[]", buf, require_writable=writable)
+        self._regions.append((cbuf, len(buf), writable))
+        return int(ffi.cast("uintptr_t", cbuf))
+
+    def _program(self) -> Any:
+        with self._lock:
+            if self._linked is None:
+                self._linked = load_program(self.code, list(self._helpers.values()))
+            return self._linked
+
+    def run(self, mem: Buffer | None = None) -> int:
+        """Run with r1 = address of ``mem`` and r2 = its length; return r0."""
+        prog = self._program()
+        ex = ffi.new("lbc_exec *")
+        state = _RunState()
+        state_handle = ffi.new_handle(state)
+        ex.host = state_handle
+        ex.flags = (lib.LBC_RUN_CHECKED if self.bounds_check else 0) | (
+            lib.LBC_RUN_COUNT if self.count_instructions else 0)
+        if self.budget is not None:
+            if self.budget <= 0:
+                raise LibbpfError(errno.EINVAL, f"budget must be positive, not {self.budget}")
+            ex.budget = self.budget
+        regions = ffi.new("lbc_region[]", max(len(self._regions), 1))
+        for slot, (cbuf, size, writable) in zip(regions, self._regions):
+            slot.start = int(ffi.cast("uintptr_t", cbuf))
+            slot.size = size
+            slot.writable = int(writable)
+        ex.regions = regions
+        ex.nregions = len(self._regions)
+        if mem is None:
+            rc = lib.lbc_run_mem(prog, ex, ffi.NULL, 0)
+        else:
+            buf = mem if _writable(mem) else bytearray(mem)
+            cmem = ffi.from_buffer("uint8_t[]", buf, require_writable=True)
+            rc = lib.lbc_run_mem(prog, ex, cmem, len(cmem))
+        self.last_insn_count = int(ex.insn_count)
+        if state.exception is not None:
+            raise _error_from(ex.err) from state.exception
+        if rc:
+            raise _error_from(ex.err)
+        return int(ex.retval)
+
+
+def _writable(mem: Buffer) -> bool:
+    if isinstance(mem, bytearray):
+        return True
+    return isinstance(mem, memoryview) and not mem.readonly and mem.contiguous

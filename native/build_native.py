@@ -1,0 +1,61 @@
+"""cffi (API mode) build of the native core: the VM in native/, the map store in maps/.
+
+setup.py names ``native/build_native.py:ffibuilder`` in ``cffi_modules``; the
+declarations given to cffi are read from the public headers themselves, so
+the C API is written down once.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parent.parent
+NATIVE = "native"
+HEADERS = ["native/lbc_vm.h"]
+SOURCES = ["native/vm_decode.c", "native/vm_exec.c"]
+
+# Callbacks into Python (helpers written in Python).
+PYTHON_CALLBACKS = """
+extern "Python" uint64_t lbc_py_helper(lbc_exec *, void *, uint64_t, uint64_t,
+                                       uint64_t, uint64_t, uint64_t);
+"""
+
+
+def cdef_from_header(text: str) -> str:
+    """Keep what cffi's cdef understands: declarations and integer #defines."""
+    keep = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            if re.fullmatch(r"#define\s+\w+\s+-?\d+u?\s*(/\*.*\*/)?", stripped):
+                keep.append(re.sub(r"(\d)u\b", r"\1", stripped.split("/*")[0]))
+            continue
+        keep.append(line)
+    return "\n".join(keep)
+
+
+def compile_args() -> list[str]:
+    if sys.platform == "win32":
+        return ["/O2", "/std:c11"]
+    return ["-std=c11", "-O2", "-Wall", "-Wextra", "-fno-strict-aliasing"]
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(
+    "\n".join(cdef_from_header((ROOT / h).read_text()) for h in HEADERS) + PYTHON_CALLBACKS
+)
+ffibuilder.set_source(
+    "libbpf_compat._native",
+    "\n".join(f'#include "{Path(h).name}"' for h in HEADERS),
+    sources=SOURCES,
+    include_dirs=[NATIVE, "maps"],
+    depends=HEADERS + ["native/lbc_ops.h", "native/lbc_platform.h", "native/vm_loop.inc"],
+    extra_compile_args=compile_args(),
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(tmpdir=str(ROOT / "build" / "cffi"), verbose=True)

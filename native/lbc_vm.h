@@ -1,0 +1,101 @@
+/* libbpf-compat virtual machine: public C API.
+ *
+ * A program is validated and pre-decoded once (lbc_prog_load) into an
+ * immutable form that any number of threads may run at once (lbc_run).
+ * Helpers are C function pointers with an opaque data word; the loader
+ * copies the helper list it is given, so a loaded program never changes.
+ */
+#ifndef LBC_VM_H
+#define LBC_VM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LBC_STACK_SIZE 512       /* bytes per call frame, as Linux */
+#define LBC_MAX_FRAMES 8         /* call frames, main program included */
+
+/* Error codes: negative errno values, as libbpf reports them. */
+#define LBC_OK 0
+
+typedef struct lbc_exec lbc_exec;
+
+/* A helper: receives the run's state, its own data word and r1..r5;
+ * returns the new r0. It may call lbc_exec_stop or lbc_exec_fail. */
+typedef uint64_t (*lbc_helper_fn)(lbc_exec *ex, void *data, uint64_t r1,
+                                  uint64_t r2, uint64_t r3, uint64_t r4,
+                                  uint64_t r5);
+
+typedef struct lbc_helper {
+    int64_t id;        /* helper id (src 0 calls, callx) or kfunc BTF id */
+    int32_t kind;      /* LBC_HELPER or LBC_KFUNC */
+    lbc_helper_fn fn;
+    void *data;
+} lbc_helper;
+
+#define LBC_HELPER 0
+#define LBC_KFUNC 1
+
+typedef struct lbc_error {
+    int code;          /* negative errno, 0 when no error */
+    int64_t pc;        /* instruction (slot) index, -1 when none */
+    uint64_t addr;     /* faulting address for memory errors */
+    char msg[256];
+} lbc_error;
+
+/* A memory region a bounds-checked run may touch. */
+typedef struct lbc_region {
+    uint64_t start;
+    uint64_t size;
+    int writable;
+} lbc_region;
+
+/* Load flags */
+#define LBC_LOAD_DEFER_HELPERS 1u  /* leave helper calls unresolved (validate only) */
+
+/* Run flags */
+#define LBC_RUN_CHECKED 1u   /* bounds-check every memory access */
+#define LBC_RUN_COUNT 2u     /* count instructions (needed for a budget) */
+
+struct lbc_exec {
+    /* inputs */
+    uint32_t flags;
+    uint64_t budget;                /* max instructions, 0 = unlimited (needs LBC_RUN_COUNT) */
+    const lbc_region *regions;      /* extra regions for checked runs */
+    uint32_t nregions;
+    const uint8_t *pkt;             /* packet for LD_ABS / LD_IND */
+    uint64_t pkt_len;
+    void *host;                     /* free for the host and its helpers */
+    /* outputs */
+    uint64_t retval;
+    uint64_t insn_count;            /* instructions executed (LBC_RUN_COUNT) */
+    lbc_error err;
+    /* set by helpers */
+    int stop;
+    uint64_t stop_value;
+    /* internal: the run's memory and stack, for checked access */
+    uint64_t mem_start, mem_size;
+    uint64_t stack_start, stack_size;
+};
+
+typedef struct lbc_prog lbc_prog;
+
+/* Validate and decode `len` bytes of eBPF code. On success *out holds the
+ * program and 0 is returned; on failure a negative errno with err filled. */
+int lbc_prog_load(const uint8_t *code, size_t len, const lbc_helper *helpers,
+                  size_t nhelpers, uint32_t flags, lbc_prog **out,
+                  lbc_error *err);
+void lbc_prog_free(lbc_prog *prog);
+size_t lbc_prog_insn_count(const lbc_prog *prog);
+
+/* Run with r1 = arg1, r2 = arg2. Returns 0 and sets ex->retval, or a
+ * negative errno with ex->err filled. When mem is passed through
+ * lbc_run_mem, it is also the memory a checked run may touch. */
+int lbc_run(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64_t arg2);
+int lbc_run_mem(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len);
+
+/* For helpers: end the run now with r0 = value. */
+void lbc_exec_stop(lbc_exec *ex, uint64_t value);
+/* For helpers: end the run with an error (negative errno) and message. */
+void lbc_exec_fail(lbc_exec *ex, int code, const char *msg);
+
+#endif

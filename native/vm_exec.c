@@ -1,0 +1,155 @@
+/* Running a loaded program: the per-run state, bounds checks for checked
+ * runs, ALU helpers with Linux semantics, and the four loop variants built
+ * from vm_loop.inc. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lbc_ops.h"
+#include "lbc_platform.h"
+
+#ifndef ETIME
+#define ETIME 62
+#endif
+
+/* Signed division and modulo as RFC 9669 and Linux define them: by zero
+ * gives 0 (div) or leaves dst (mod); INT_MIN / -1 wraps; results truncate. */
+static inline uint64_t lbc_sdiv64(uint64_t d, uint64_t s)
+{
+    if (s == 0) return 0;
+    if (s == UINT64_MAX) return 0 - d;
+    return (uint64_t)((int64_t)d / (int64_t)s);
+}
+static inline uint64_t lbc_smod64(uint64_t d, uint64_t s)
+{
+    if (s == 0) return d;
+    if (s == UINT64_MAX) return 0;
+    return (uint64_t)((int64_t)d % (int64_t)s);
+}
+static inline uint32_t lbc_sdiv32(uint32_t d, uint32_t s)
+{
+    if (s == 0) return 0;
+    if (s == UINT32_MAX) return 0u - d;
+    return (uint32_t)((int32_t)d / (int32_t)s);
+}
+static inline uint32_t lbc_smod32(uint32_t d, uint32_t s)
+{
+    if (s == 0) return d;
+    if (s == UINT32_MAX) return 0;
+    return (uint32_t)((int32_t)d % (int32_t)s);
+}
+
+static inline uint64_t lbc_be16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }
+static inline uint64_t lbc_be32(const uint8_t *p)
+{
+    return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
+}
+
+static inline int lbc_in(uint64_t a, uint64_t n, uint64_t start, uint64_t size)
+{
+    return a >= start && size >= n && a - start <= size - n;
+}
+
+/* May a checked run touch [a, a+n)? The live stack frames (this one and
+ * its callers'), the run's memory, then the host's regions. */
+static inline int lbc_access_ok(const lbc_exec *ex, uint64_t stack_lo, uint64_t a, uint64_t n,
+                                int write)
+{
+    if (lbc_in(a, n, stack_lo, ex->stack_start + ex->stack_size - stack_lo)) return 1;
+    if (lbc_in(a, n, ex->mem_start, ex->mem_size)) return 1;
+    for (uint32_t i = 0; i < ex->nregions; i++) {
+        const lbc_region *g = &ex->regions[i];
+        if (lbc_in(a, n, g->start, g->size)) return !write || g->writable;
+    }
+    return 0;
+}
+
+static int lbc_loop_error(lbc_exec *ex, int code, int64_t pc, uint64_t addr, const char *fmt, ...)
+{
+    va_list ap;
+    ex->err.code = code;
+    ex->err.pc = pc;
+    ex->err.addr = addr;
+    va_start(ap, fmt);
+    vsnprintf(ex->err.msg, sizeof ex->err.msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+#define LBC_LOOP_NAME lbc_loop_fast
+#define LBC_CHECKED 0
+#define LBC_COUNTING 0
+#include "vm_loop.inc"
+#undef LBC_LOOP_NAME
+#undef LBC_CHECKED
+#undef LBC_COUNTING
+
+#define LBC_LOOP_NAME lbc_loop_checked
+#define LBC_CHECKED 1
+#define LBC_COUNTING 0
+#include "vm_loop.inc"
+#undef LBC_LOOP_NAME
+#undef LBC_CHECKED
+#undef LBC_COUNTING
+
+#define LBC_LOOP_NAME lbc_loop_counted
+#define LBC_CHECKED 0
+#define LBC_COUNTING 1
+#include "vm_loop.inc"
+#undef LBC_LOOP_NAME
+#undef LBC_CHECKED
+#undef LBC_COUNTING
+
+#define LBC_LOOP_NAME lbc_loop_checked_counted
+#define LBC_CHECKED 1
+#define LBC_COUNTING 1
+#include "vm_loop.inc"
+#undef LBC_LOOP_NAME
+#undef LBC_CHECKED
+#undef LBC_COUNTING
+
+const lbc_loop_fn lbc_loops[LBC_VARIANTS] = {
+    lbc_loop_fast, lbc_loop_checked, lbc_loop_counted, lbc_loop_checked_counted,
+};
+
+static int run_variant(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64_t arg2)
+{
+    const int v = ((ex->flags & LBC_RUN_CHECKED) ? 1 : 0) |
+                  ((ex->flags & LBC_RUN_COUNT) || ex->budget ? 2 : 0);
+    memset(&ex->err, 0, sizeof ex->err);
+    ex->err.pc = -1;
+    ex->retval = 0;
+    ex->insn_count = 0;
+    ex->stop = 0;
+    ex->stop_value = 0;
+    return lbc_loops[v](prog, ex, arg1, arg2, NULL);
+}
+
+int lbc_run(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64_t arg2)
+{
+    ex->mem_start = 0;
+    ex->mem_size = 0;
+    return run_variant(prog, ex, arg1, arg2);
+}
+
+int lbc_run_mem(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len)
+{
+    ex->mem_start = (uint64_t)(uintptr_t)mem;
+    ex->mem_size = mem ? len : 0;
+    return run_variant(prog, ex, (uint64_t)(uintptr_t)mem, ex->mem_size);
+}
+
+void lbc_exec_stop(lbc_exec *ex, uint64_t value)
+{
+    ex->stop = 1;
+    ex->stop_value = value;
+}
+
+void lbc_exec_fail(lbc_exec *ex, int code, const char *msg)
+{
+    ex->stop = 1;
+    ex->err.code = code < 0 ? code : -code;
+    ex->err.pc = -1;
+    snprintf(ex->err.msg, sizeof ex->err.msg, "%s", msg ? msg : "helper failed");
+}
