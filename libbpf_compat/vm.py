@@ -53,6 +53,16 @@ class StopProgram(Exception):  # noqa: N818 - it is a control-flow signal, not a
         self.value = value
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """One timed run: r0, mean nanoseconds per run, and the instructions the
+    last run executed (0 unless ``count_instructions`` is on or a budget set)."""
+
+    retval: int
+    duration_ns: float
+    insn_count: int
+
+
 @dataclass
 class _RunState:
     """What a Python helper left behind during one run."""
@@ -130,7 +140,7 @@ class Vm:
         self.count_instructions = False
         self.last_insn_count = 0
         self._helpers: dict[tuple[int, int], _Helper] = {}
-        self._regions: list[tuple[Any, int, bool]] = []
+        self._regions: list[tuple[Any, int, int, bool]] = []
         self._lock = threading.Lock()
         self._prog: Any = load_program(self.code, defer_helpers=True)
         self._linked: Any = None
@@ -156,10 +166,11 @@ class Vm:
 
     def add_region(self, buf: bytearray | memoryview, *, writable: bool = True) -> int:
         """Allow bounds-checked runs to touch ``buf``; returns its address
-        (for handing to the program, e.g. from a helper)."""
-        cbuf = ffi.from_buffer("uint8_t[]", buf, require_writable=writable)
-        self._regions.append((cbuf, len(buf), writable))
-        return int(ffi.cast("uintptr_t", cbuf))
+        (for handing to the program, e.g. from a helper). The buffer stays
+        pinned (it cannot be resized) while the Vm lives."""
+        keep, addr, size = _pin(buf, writable)
+        self._regions.append((keep, addr, size, writable))
+        return addr
 
     def _program(self) -> Any:
         with self._lock:
@@ -169,6 +180,13 @@ class Vm:
 
     def run(self, mem: Buffer | None = None) -> int:
         """Run with r1 = address of ``mem`` and r2 = its length; return r0."""
+        return self.run_repeat(mem, 1).retval
+
+    def run_repeat(self, mem: Buffer | None, repeat: int) -> RunResult:
+        """Run ``repeat`` times on the same memory, timed in C; stops at the
+        first error. The memory is shared by the runs (stores accumulate)."""
+        if not 1 <= repeat < (1 << 32):
+            raise LibbpfError(errno.EINVAL, f"repeat must be in 1..2**32-1, not {repeat}")
         prog = self._program()
         ex = ffi.new("lbc_exec *")
         state = _RunState()
@@ -181,24 +199,50 @@ class Vm:
                 raise LibbpfError(errno.EINVAL, f"budget must be positive, not {self.budget}")
             ex.budget = self.budget
         regions = ffi.new("lbc_region[]", max(len(self._regions), 1))
-        for slot, (cbuf, size, writable) in zip(regions, self._regions):
-            slot.start = int(ffi.cast("uintptr_t", cbuf))
+        for slot, (_, addr, size, writable) in zip(regions, self._regions):
+            slot.start = addr
             slot.size = size
             slot.writable = int(writable)
         ex.regions = regions
         ex.nregions = len(self._regions)
+        total = ffi.new("uint64_t *")
         if mem is None:
-            rc = lib.lbc_run_mem(prog, ex, ffi.NULL, 0)
+            rc = lib.lbc_run_repeat(prog, ex, ffi.NULL, 0, repeat, total)
         else:
             buf = mem if _writable(mem) else bytearray(mem)
             cmem = ffi.from_buffer("uint8_t[]", buf, require_writable=True)
-            rc = lib.lbc_run_mem(prog, ex, cmem, len(cmem))
+            try:
+                rc = lib.lbc_run_repeat(prog, ex, cmem, len(cmem), repeat, total)
+            finally:  # drop the export now: a view left to the GC can crash CPython
+                ffi.release(cmem)
         self.last_insn_count = int(ex.insn_count)
         if state.exception is not None:
             raise _error_from(ex.err) from state.exception
         if rc:
             raise _error_from(ex.err)
-        return int(ex.retval)
+        return RunResult(int(ex.retval), int(total[0]) / repeat, int(ex.insn_count))
+
+
+def _pin(buf: bytearray | memoryview, writable: bool) -> tuple[Any, int, int]:
+    """Pin a buffer for as long as the returned keep-alive object lives;
+    returns (keep-alive, address, size). A memoryview is pinned through the
+    object it views, since a memoryview holding an export inside a garbage
+    cycle can crash CPython when the collector clears it."""
+    view = ffi.from_buffer("uint8_t[]", buf, require_writable=writable)
+    addr, size = int(ffi.cast("uintptr_t", view)), len(view)
+    base_obj = buf.obj if isinstance(buf, memoryview) else None
+    if base_obj is None or isinstance(base_obj, memoryview):
+        return view, addr, size
+    try:
+        base = ffi.from_buffer("uint8_t[]", base_obj, require_writable=writable)
+    except (TypeError, BufferError):
+        return view, addr, size
+    start = int(ffi.cast("uintptr_t", base))
+    if not start <= addr <= addr + size <= start + len(base):
+        ffi.release(base)
+        return view, addr, size
+    ffi.release(view)
+    return base, addr, size
 
 
 def _writable(mem: Buffer) -> bool:

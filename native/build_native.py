@@ -16,7 +16,7 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = "native"
 HEADERS = ["native/lbc_vm.h"]
-SOURCES = ["native/vm_decode.c", "native/vm_exec.c"]
+SOURCES = ["native/vm_decode.c", "native/vm_exec.c", "native/lbc_platform.c"]
 
 # Callbacks into Python (helpers written in Python).
 PYTHON_CALLBACKS = """

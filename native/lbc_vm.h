@@ -93,6 +93,14 @@ size_t lbc_prog_insn_count(const lbc_prog *prog);
 int lbc_run(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64_t arg2);
 int lbc_run_mem(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len);
 
+/* Run `repeat` times (at least once) on the same memory, stopping at the
+ * first error; *total_ns receives the time all runs took together. */
+int lbc_run_repeat(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len, uint32_t repeat,
+                   uint64_t *total_ns);
+
+/* Nanoseconds from a monotonic clock. */
+uint64_t lbc_monotonic_ns(void);
+
 /* For helpers: end the run now with r0 = value. */
 void lbc_exec_stop(lbc_exec *ex, uint64_t value);
 /* For helpers: end the run with an error (negative errno) and message. */

@@ -105,7 +105,8 @@ static int decode_alu(const raw_insn *r, size_t pc, lbc_insn *d, lbc_error *err)
 
     if (no_r10_write(r->dst, pc, err)) return err->code;
     if (nib == 0x8) { /* neg */
-        if (x || r->src || r->off || r->imm)
+        if (x) return BAD("unknown opcode 0x%02x (neg takes no source register)", r->opcode);
+        if (r->src || r->off || r->imm)
             return BAD("%s neg (opcode 0x%02x) has non-zero unused fields", w, r->opcode);
         d->op = is64 ? LBC_OP_NEG64 : LBC_OP_NEG32;
         return 0;
@@ -399,7 +400,7 @@ int lbc_prog_load(const uint8_t *code, size_t len, const lbc_helper *helpers, si
     *out = NULL;
     memset(err, 0, sizeof *err);
     err->pc = -1;
-    if (len == 0) return BAD("the program is empty");
+    if (len == 0) return fail(err, -EINVAL, -1, "the program is empty");
     if (len % 8) {
         pc = len / 8;
         return BAD("the program is %zu bytes, not a multiple of 8", len);

@@ -140,6 +140,17 @@ int lbc_run_mem(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len)
     return run_variant(prog, ex, (uint64_t)(uintptr_t)mem, ex->mem_size);
 }
 
+int lbc_run_repeat(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len, uint32_t repeat,
+                   uint64_t *total_ns)
+{
+    int rc = 0;
+    const uint64_t t0 = lbc_monotonic_ns();
+    for (uint32_t i = 0; i < (repeat ? repeat : 1) && rc == 0; i++)
+        rc = lbc_run_mem(prog, ex, mem, len);
+    *total_ns = lbc_monotonic_ns() - t0;
+    return rc;
+}
+
 void lbc_exec_stop(lbc_exec *ex, uint64_t value)
 {
     ex->stop = 1;
