@@ -46,18 +46,17 @@ static inline uint64_t lbc_be32(const uint8_t *p)
     return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
 }
 
+/* Is [a, a+n) inside [start, start+size)? Unsigned wrap makes a < start
+ * fail the first comparison. */
 static inline int lbc_in(uint64_t a, uint64_t n, uint64_t start, uint64_t size)
 {
-    return a >= start && size >= n && a - start <= size - n;
+    const uint64_t off = a - start;
+    return off < size && size - off >= n;
 }
 
-/* May a checked run touch [a, a+n)? The live stack frames (this one and
- * its callers'), the run's memory, then the host's regions. */
-static inline int lbc_access_ok(const lbc_exec *ex, uint64_t stack_lo, uint64_t a, uint64_t n,
-                                int write)
+/* The host's extra regions, searched after the run's memory and the stack. */
+static int lbc_region_ok(const lbc_exec *ex, uint64_t a, uint64_t n, int write)
 {
-    if (lbc_in(a, n, stack_lo, ex->stack_start + ex->stack_size - stack_lo)) return 1;
-    if (lbc_in(a, n, ex->mem_start, ex->mem_size)) return 1;
     for (uint32_t i = 0; i < ex->nregions; i++) {
         const lbc_region *g = &ex->regions[i];
         if (lbc_in(a, n, g->start, g->size)) return !write || g->writable;

@@ -1,0 +1,56 @@
+"""Command line: ``python -m libbpf_compat [demo|asm|disasm|run] ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from libbpf_compat import isa
+from libbpf_compat.errors import LibbpfError
+from libbpf_compat.vm import Vm
+
+
+def _read_code(path: str) -> bytes:
+    data = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
+    try:  # hex text is accepted as well as raw bytes
+        return bytes.fromhex(data.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="libbpf-compat", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("demo", help="assemble, disassemble and run a small program (the default)")
+    p_asm = sub.add_parser("asm", help="assemble a file ('-' for stdin); prints hex")
+    p_dis = sub.add_parser("disasm", help="disassemble raw or hex bytecode")
+    p_run = sub.add_parser("run", help="run raw or hex bytecode on memory given in hex")
+    for p in (p_asm, p_dis):
+        p.add_argument("--syntax", choices=["conformance", "kernel"], default="conformance")
+    for p in (p_asm, p_dis, p_run):
+        p.add_argument("file")
+    p_run.add_argument("--mem", default="", help="memory for r1/r2, as hex")
+    p_run.add_argument("--bounds-check", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "asm":
+            text = Path(args.file).read_text() if args.file != "-" else sys.stdin.read()
+            print(isa.assemble(text, syntax=args.syntax).hex())
+        elif args.command == "disasm":
+            print(isa.disassemble(_read_code(args.file), syntax=args.syntax))
+        elif args.command == "run":
+            vm = Vm(_read_code(args.file), bounds_check=args.bounds_check)
+            print(f"{vm.run(bytes.fromhex(args.mem)):#x}")
+        else:
+            from libbpf_compat.demo import main as demo
+
+            return demo()
+    except LibbpfError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
