@@ -67,7 +67,7 @@ def median_ns(timers: list[Callable[[int], float]], batches: int,
     repeats = [max(1, int(min_time * 1e9 / max(t(3), 1.0))) for t in timers]
     samples: list[list[float]] = [[] for _ in timers]
     for _ in range(batches):
-        for t, repeat, out in zip(timers, repeats, samples):
+        for t, repeat, out in zip(timers, repeats, samples, strict=True):
             out.append(t(repeat))
     return [statistics.median(s) for s in samples]
 
@@ -117,12 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         match = r.expected is None or r.result == r.expected
         ok &= match
         check = "unchecked" if r.expected is None else ("ok" if match else f"!= {r.expected}")
-        native = "-" if r.ns_native is None else f"{r.ns_native:.0f}"
+        native_ns = "-" if r.ns_native is None else f"{r.ns_native:.0f}"
         ratio = "-" if r.ns_native is None else f"{r.ns / r.ns_native:.1f}x"
         ubpf = UBPF_NS_PER_INSN[r.name]
         print(f"| {r.name} | {r.result} | {check} | {r.insns} | {r.ns:.0f} | {r.ns_per_insn:.2f} "
               f"| {r.ns_checked:.0f} | {r.check_cost:.2f}x | {ubpf} "
-              f"| {ubpf / r.ns_per_insn:.1f}x | {native} | {ratio} |")
+              f"| {ubpf / r.ns_per_insn:.1f}x | {native_ns} | {ratio} |")
     med = statistics.median(r.ns_per_insn for r in rows)
     print(f"\nmedian ns/insn: {med:.2f} (target <= 3.0); bounds checking costs at most "
           f"{max(r.check_cost for r in rows):.2f}x (target <= 1.3x)")

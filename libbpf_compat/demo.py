@@ -36,7 +36,7 @@ def fnv1a(data: bytes) -> int:
 def main() -> int:
     code = isa.assemble(FNV1A)
     print(f"assembled {len(code) // 8} instruction slots:")
-    print(isa.disassemble(code, syntax="kernel"))
+    print(isa.disassemble(code, syntax="kernel").rstrip())
     vm = Vm(code)
     checked = Vm(code, bounds_check=True)
     result = vm.run(MESSAGE)

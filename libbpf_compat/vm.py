@@ -45,7 +45,7 @@ class VmError(LibbpfError):
         self.address = address
 
 
-class StopProgram(Exception):  # noqa: N818 - it is a control-flow signal, not an error
+class StopProgram(Exception):
     """Raise from a Python helper to end the run at once with r0 = ``value``."""
 
     def __init__(self, value: int = 0) -> None:
@@ -104,7 +104,7 @@ def load_program(code: bytes, helpers: list[_Helper] | None = None, *,
     """Validate and decode ``code``; returns the native program (freed by GC)."""
     helpers = helpers or []
     table = ffi.new("lbc_helper[]", max(len(helpers), 1))
-    for slot, h in zip(table, helpers):
+    for slot, h in zip(table, helpers, strict=False):
         slot.id = h.helper_id
         slot.kind = h.kind
         slot.fn = lib.lbc_py_helper
@@ -199,7 +199,7 @@ class Vm:
                 raise LibbpfError(errno.EINVAL, f"budget must be positive, not {self.budget}")
             ex.budget = self.budget
         regions = ffi.new("lbc_region[]", max(len(self._regions), 1))
-        for slot, (_, addr, size, writable) in zip(regions, self._regions):
+        for slot, (_, addr, size, writable) in zip(regions, self._regions, strict=False):
             slot.start = addr
             slot.size = size
             slot.writable = int(writable)

@@ -53,7 +53,7 @@ ffibuilder.set_source(
     "\n".join(f'#include "{Path(h).name}"' for h in HEADERS),
     sources=SOURCES,
     include_dirs=[NATIVE, "maps"],
-    depends=HEADERS + ["native/lbc_ops.h", "native/lbc_platform.h", "native/vm_loop.inc"],
+    depends=[*HEADERS, "native/lbc_ops.h", "native/lbc_platform.h", "native/vm_loop.inc"],
     extra_compile_args=compile_args(),
 )
 
