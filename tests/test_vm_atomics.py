@@ -97,3 +97,26 @@ def test_concurrent_atomic_adds_count_exactly() -> None:
         t.join()
     assert not errors
     assert struct.unpack("<Q", counter)[0] == 4 * 5 * 10_000
+
+
+def test_the_gil_is_released_while_a_program_runs() -> None:
+    # an endless loop stopped by its budget (~10^8 instructions) in a thread;
+    # Python code in this thread keeps running meanwhile only if the GIL is free
+    vm = Vm(rc.mov(0, 0) + rc.ja(-1) + rc.exit_(), budget=100_000_000)
+    outcome: list[BaseException] = []
+    worker = threading.Thread(target=lambda: outcome.append(_expect_error(vm)))
+    worker.start()
+    spins = 0
+    while worker.is_alive():
+        spins += 1
+    worker.join()
+    assert "budget" in str(outcome[0])
+    assert spins > 10_000
+
+
+def _expect_error(vm: Vm) -> BaseException:
+    try:
+        vm.run()
+    except BaseException as exc:
+        return exc
+    raise AssertionError("the budget did not stop the run")
