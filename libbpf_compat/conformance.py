@@ -43,8 +43,7 @@ class ConformanceCase:
         text = self.sections.get("raw")
         if text is None:
             return None
-        words = [int(w, 16) for w in text.split() if not w.startswith("#")]
-        return b"".join(struct.pack("<Q", w) for w in words)
+        return parse_raw(text)
 
     @property
     def mem(self) -> bytes:
@@ -68,6 +67,15 @@ class CaseRun:
     outcome: Outcome
     value: int = 0
     message: str = ""
+
+
+def parse_raw(text: str) -> bytes:
+    """A ``-- raw`` section: hex byte pairs (``07 00 01 00 ...``) or 64-bit
+    little-endian words (``0x5566778800000018``)."""
+    tokens = text.split()
+    if all(len(token) == 2 for token in tokens):
+        return bytes(int(token, 16) for token in tokens)
+    return b"".join(struct.pack("<Q", int(token, 16)) for token in tokens)
 
 
 def parse_case(text: str, name: str = "<case>") -> ConformanceCase:

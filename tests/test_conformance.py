@@ -13,10 +13,10 @@ import pytest
 from libbpf_compat import isa
 from libbpf_compat.conformance import detected, load_case, passes, run_case
 from libbpf_compat.errors import LibbpfError
-from tests.shared_data import shared_files, shared_path
+from tests.shared_data import shared_params, shared_path
 
-POSITIVE = shared_files("*.data", "conformance", "tests")
-NEGATIVE = shared_files("*.data", "conformance", "negative")
+POSITIVE = shared_params("*.data", "conformance", "tests")
+NEGATIVE = shared_params("*.data", "conformance", "negative")
 
 
 def test_suite_is_complete() -> None:
@@ -26,21 +26,22 @@ def test_suite_is_complete() -> None:
 
 
 @pytest.mark.parametrize("bounds_check", [True, False], ids=["checked", "unchecked"])
-@pytest.mark.parametrize("path", POSITIVE, ids=[p.stem for p in POSITIVE])
+@pytest.mark.parametrize("path", POSITIVE)
 def test_positive(path: Path, bounds_check: bool) -> None:
     case = load_case(path)
     run = run_case(case, bounds_check=bounds_check)
     assert passes(case, run), f"{path.name}: expected {case.result:#x}, got {run}"
 
 
-@pytest.mark.parametrize("path", NEGATIVE, ids=[p.stem for p in NEGATIVE])
+@pytest.mark.parametrize("path", NEGATIVE)
 def test_negative_is_detected(path: Path) -> None:
     case = load_case(path)
     run = run_case(case)
     assert detected(case, run), f"{path.name} was not detected: {run}"
     if path.stem.startswith("unused-"):
         # raw encodings with a non-zero unused field: refused by the loader
-        assert run.outcome == "refused" and "instruction" in run.message, run
+        assert run.outcome == "refused" and "instruction 0:" in run.message, run
+        assert "non-zero" in run.message or "invalid" in run.message, run
     if path.stem.startswith("invalid_") and case.asm:
         with pytest.raises(LibbpfError):
             isa.assemble(case.asm)

@@ -7,63 +7,34 @@ PREVAIL's YAML test cases (kernel-syntax code).
 
 from __future__ import annotations
 
-import os
-import re
-import struct
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from libbpf_compat.conformance import load_case, parse_raw
 from libbpf_compat.isa import AssemblerError, assemble, decode, disassemble, validate
+from tests.shared_data import SHARED, shared_params
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LIBBPF_COMPAT_SHARED", REPO.parent / "shared"))
 CONFORMANCE = SHARED / "conformance"
 VERIFIER_TESTS = SHARED / "verifier-tests"
 
 SYNTAX_NAMES = ("conformance", "kernel")
 
 
-def _files(directory: Path, pattern: str) -> list[Any]:
-    files = sorted(directory.glob(pattern)) if directory.is_dir() else []
-    if not files:
-        reason = f"{directory} is absent (set LIBBPF_COMPAT_SHARED to the shared directory)"
-        return [pytest.param(None, marks=pytest.mark.skip(reason=reason))]
-    return [pytest.param(path, id=path.stem) for path in files]
-
-
 def sections(path: Path) -> dict[str, str]:
-    """The ``-- name`` sections of a bpf_conformance ``.data`` file."""
-    found: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in path.read_text().splitlines():
-        header = re.fullmatch(r"-- (.+)", line)
-        if header:
-            current = found.setdefault(header.group(1).strip(), [])
-        elif current is not None:
-            current.append(line)
-    return {name: "\n".join(lines) + "\n" for name, lines in found.items()}
-
-
-def raw_bytes(text: str) -> bytes:
-    """A ``-- raw`` section: 64-bit little-endian words (0x…) or byte pairs."""
-    tokens = text.split()
-    if all(len(token) == 2 for token in tokens):
-        return bytes(int(token, 16) for token in tokens)
-    return b"".join(struct.pack("<Q", int(token, 16)) for token in tokens)
+    return load_case(path).sections
 
 
 # bpf_conformance ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", _files(CONFORMANCE / "tests", "*.data"))
+@pytest.mark.parametrize("path", shared_params("*.data", "conformance", "tests"))
 def test_conformance_program_assembles(path: Path) -> None:
     parts = sections(path)
     code = assemble(parts["asm"])
     assert code
     if "raw" in parts:
-        assert code == raw_bytes(parts["raw"])
+        assert code == parse_raw(parts["raw"])
     for syntax in SYNTAX_NAMES:
         for labels in (False, True):
             assert assemble(disassemble(code, syntax, labels=labels), syntax) == code
@@ -80,8 +51,8 @@ def test_conformance_lddw_raw() -> None:
     if not path.is_file():
         pytest.skip(f"{path} is absent (set LIBBPF_COMPAT_SHARED)")
     parts = sections(path)
-    assert assemble(parts["asm"]) == raw_bytes(parts["raw"])
-    assert raw_bytes(parts["raw"]) == bytes.fromhex(
+    assert assemble(parts["asm"]) == parse_raw(parts["raw"])
+    assert parse_raw(parts["raw"]) == bytes.fromhex(
         "18 00 00 00 88 77 66 55 00 00 00 00 44 33 22 11 95 00 00 00 00 00 00 00"
     )
 
@@ -101,7 +72,7 @@ REFUSALS = {
 }
 
 
-@pytest.mark.parametrize("path", _files(CONFORMANCE / "negative", "invalid_*.data"))
+@pytest.mark.parametrize("path", shared_params("invalid_*.data", "conformance", "negative"))
 def test_conformance_invalid_is_refused(path: Path) -> None:
     if path.stem == "invalid_unknown_directive":
         # Its `-- Unknown directive` line is a section header the test-file parser must
@@ -113,9 +84,9 @@ def test_conformance_invalid_is_refused(path: Path) -> None:
     assert REFUSALS[path.stem] in str(info.value)
 
 
-@pytest.mark.parametrize("path", _files(CONFORMANCE / "negative", "unused-*.data"))
+@pytest.mark.parametrize("path", shared_params("unused-*.data", "conformance", "negative"))
 def test_conformance_unused_fields_are_invalid(path: Path) -> None:
-    code = raw_bytes(sections(path)["raw"])
+    code = parse_raw(sections(path)["raw"])
     first = decode(code)[0]
     reason = validate(first)
     assert reason is not None
@@ -130,7 +101,7 @@ def test_conformance_unused_fields_are_invalid(path: Path) -> None:
 
 VERIFIER_FILES = [
     param
-    for param in _files(VERIFIER_TESTS, "*.yaml")
+    for param in shared_params("*.yaml", "verifier-tests")
     if param.values[0] is None or param.values[0].name != "test-schema.yaml"
 ]
 
