@@ -20,6 +20,13 @@
     X(JSGT##W##S) X(JSGE##W##S) X(JLT##W##S) X(JLE##W##S) X(JSLT##W##S) \
     X(JSLE##W##S)
 
+/* Loads and stores; the _FP forms address the current frame through r10
+ * with a constant offset inside it, so even checked runs need no check. */
+#define LBC_MEM_OPS(X, S) \
+    X(LDX_B##S) X(LDX_H##S) X(LDX_W##S) X(LDX_DW##S) X(LDXS_B##S) X(LDXS_H##S) \
+    X(LDXS_W##S) X(ST_B##S) X(ST_H##S) X(ST_W##S) X(ST_DW##S) X(STX_B##S) X(STX_H##S) \
+    X(STX_W##S) X(STX_DW##S)
+
 #define LBC_OPS(X) \
     X(INVALID) \
     LBC_ALU_BINOPS(X, 64, _K) LBC_ALU_BINOPS(X, 64, _X) \
@@ -33,8 +40,7 @@
     LBC_JMP_CONDS(X, 32, _K) LBC_JMP_CONDS(X, 32, _X) \
     X(CALL) X(CALL_UNRESOLVED) X(CALL_LOCAL) X(CALLX) X(EXIT) \
     X(LDDW) X(LDABS_B) X(LDABS_H) X(LDABS_W) X(LDIND_B) X(LDIND_H) X(LDIND_W) \
-    X(LDX_B) X(LDX_H) X(LDX_W) X(LDX_DW) X(LDXS_B) X(LDXS_H) X(LDXS_W) \
-    X(ST_B) X(ST_H) X(ST_W) X(ST_DW) X(STX_B) X(STX_H) X(STX_W) X(STX_DW) \
+    LBC_MEM_OPS(X, ) LBC_MEM_OPS(X, _FP) \
     X(AADD_W) X(AOR_W) X(AAND_W) X(AXOR_W) \
     X(AFADD_W) X(AFOR_W) X(AFAND_W) X(AFXOR_W) X(AXCHG_W) X(ACMPXCHG_W) \
     X(AADD_DW) X(AOR_DW) X(AAND_DW) X(AXOR_DW) \

@@ -10,7 +10,11 @@
 #define LBC_GNUC 1
 #define LBC_LIKELY(x) __builtin_expect(!!(x), 1)
 #define LBC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#ifndef LBC_NO_COMPUTED_GOTO
 #define LBC_THREADED 1
+#else
+#define LBC_THREADED 0 /* the portable switch loop, for testing it */
+#endif
 #define lbc_bswap16(x) __builtin_bswap16(x)
 #define lbc_bswap32(x) __builtin_bswap32(x)
 #define lbc_bswap64(x) __builtin_bswap64(x)

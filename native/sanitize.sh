@@ -9,7 +9,8 @@ trap 'rm -rf "$work"' EXIT
 git -C "$src" ls-files -z | (cd "$src" && xargs -0 cp --parents -t "$work")
 cp -r "$src/tests" "$work/" 2>/dev/null || true
 cd "$work"
-flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
+# EXTRA_CFLAGS=-DLBC_NO_COMPUTED_GOTO tests the portable switch-based loop instead.
+flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g ${EXTRA_CFLAGS:-}"
 CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" python3 setup.py -q build_ext --inplace
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

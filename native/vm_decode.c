@@ -285,6 +285,22 @@ static int decode_mem(const raw_insn *r, size_t pc, lbc_insn *d, lbc_error *err)
     return 0;
 }
 
+static int access_size(uint16_t op)
+{
+    static const int8_t sizes[] = {1, 2, 4, 8, 1, 2, 4, 1, 2, 4, 8, 1, 2, 4, 8};
+    return sizes[op - LBC_OP_LDX_B];
+}
+
+/* A load or store through r10 with a constant offset inside the frame can
+ * never leave the stack: use the form that skips the bounds check. */
+static void mark_frame_access(const raw_insn *r, lbc_insn *d)
+{
+    if (d->op < LBC_OP_LDX_B || d->op > LBC_OP_STX_DW) return;
+    const unsigned base = d->op <= LBC_OP_LDXS_W ? r->src : r->dst;
+    if (base == 10 && r->off >= -LBC_STACK_SIZE && r->off + access_size(d->op) <= 0)
+        d->op = (uint16_t)(d->op + (LBC_OP_LDX_B_FP - LBC_OP_LDX_B));
+}
+
 static int decode_slot(const raw_insn *r, size_t pc, lbc_insn *d, lbc_error *err)
 {
     if (check_regs(r, pc, err)) return err->code;
@@ -296,7 +312,10 @@ static int decode_slot(const raw_insn *r, size_t pc, lbc_insn *d, lbc_error *err
     case CLS_ALU: case CLS_ALU64: return decode_alu(r, pc, d, err);
     case CLS_JMP: case CLS_JMP32: return decode_jmp(r, pc, d, err);
     case CLS_LD: return decode_ld(r, pc, d, err);
-    default: return decode_mem(r, pc, d, err);
+    default:
+        if (decode_mem(r, pc, d, err)) return err->code;
+        mark_frame_access(r, d);
+        return 0;
     }
 }
 

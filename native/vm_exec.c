@@ -54,6 +54,13 @@ static inline int lbc_in(uint64_t a, uint64_t n, uint64_t start, uint64_t size)
     return off < size && size - off >= n;
 }
 
+/* The same as a 0/1 value computed without branches, for combining. */
+static inline int lbc_in_flag(uint64_t a, uint64_t n, uint64_t start, uint64_t size)
+{
+    const uint64_t off = a - start;
+    return (off < size) & (size - off >= n);
+}
+
 /* The host's extra regions, searched after the run's memory and the stack. */
 static int lbc_region_ok(const lbc_exec *ex, uint64_t a, uint64_t n, int write)
 {
