@@ -1,4 +1,4 @@
-"""Command line: ``python -m libbpf_compat [demo|asm|disasm|run] ...``."""
+"""Command line: ``python -m libbpf_compat [--include] [demo|asm|disasm|run] ...``."""
 
 from __future__ import annotations
 
@@ -32,7 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("file")
     p_run.add_argument("--mem", default="", help="memory for r1/r2, as hex")
     p_run.add_argument("--bounds-check", action="store_true")
+    parser.add_argument("--include", action="store_true",
+                        help="print the directory of the BPF C headers (for clang -I) and exit")
     args = parser.parse_args(argv)
+    if args.include:
+        from libbpf_compat.include_gen import INCLUDE_DIR
+
+        print(INCLUDE_DIR)
+        return 0
     try:
         if args.command == "asm":
             text = Path(args.file).read_text() if args.file != "-" else sys.stdin.read()
