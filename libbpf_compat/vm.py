@@ -53,6 +53,17 @@ class StopProgram(Exception):
         self.value = value
 
 
+class TailCall(Exception):
+    """Raise from a Python helper to continue the run in another program
+    (``target``), as bpf_tail_call does: same stack frame, same r1. After
+    33 tail calls in one run the call fails instead, the helper returns
+    -E2BIG and the current program goes on."""
+
+    def __init__(self, target: Vm) -> None:
+        super().__init__(target)
+        self.target = target
+
+
 @dataclass(frozen=True)
 class RunResult:
     """One timed run: r0, mean nanoseconds per run, and the instructions the
@@ -85,6 +96,8 @@ def lbc_py_helper(ex: Any, data: Any, r1: int, r2: int, r3: int, r4: int, r5: in
         return int(helper.fn(r1, r2, r3, r4, r5)) & U64_MASK
     except StopProgram as stop:
         lib.lbc_exec_stop(ex, stop.value & U64_MASK)
+    except TailCall as tail:
+        return int(lib.lbc_exec_tail_call(ex, tail.target._program())) & U64_MASK
     except BaseException as exc:  # re-raised by Vm.run in the caller's thread
         state: _RunState = ffi.from_handle(ex.host)
         state.exception = exc

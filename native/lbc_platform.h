@@ -86,4 +86,45 @@ LBC_ATOMIC_OPS(uint32_t, u32)
 LBC_ATOMIC_OPS(uint64_t, u64)
 #undef LBC_ATOMIC_OPS
 
+/* Atomic loads and stores (acquire / release) and spinlocks on 32-bit words,
+ * for the map store's lock words; they work across processes on shared memory. */
+#if LBC_GNUC
+static inline uint32_t lbc_aload_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline uint64_t lbc_aload_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void lbc_astore_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void lbc_astore_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void lbc_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
+static inline void lbc_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+#else
+static inline uint32_t lbc_aload_u32(const uint32_t *p) { uint32_t v = *(const volatile uint32_t *)p; _ReadWriteBarrier(); return v; }
+static inline uint64_t lbc_aload_u64(const uint64_t *p) { uint64_t v = *(const volatile uint64_t *)p; _ReadWriteBarrier(); return v; }
+static inline void lbc_astore_u32(uint32_t *p, uint32_t v) { _ReadWriteBarrier(); *(volatile uint32_t *)p = v; }
+static inline void lbc_astore_u64(uint64_t *p, uint64_t v) { _ReadWriteBarrier(); *(volatile uint64_t *)p = v; }
+static inline void lbc_fence_acquire(void) { _ReadWriteBarrier(); }
+static inline void lbc_cpu_relax(void) { _mm_pause(); }
+#endif
+
+static inline int lbc_cas_u32(uint32_t *p, uint32_t expected, uint32_t desired)
+{
+    return lbc_acmpxchg_u32((uint64_t)(uintptr_t)p, expected, desired) == expected;
+}
+static inline int lbc_cas_u64(uint64_t *p, uint64_t expected, uint64_t desired)
+{
+    return lbc_acmpxchg_u64((uint64_t)(uintptr_t)p, expected, desired) == expected;
+}
+static inline void lbc_spin_lock(uint32_t *w)
+{
+    for (;;) {
+        if (lbc_aload_u32(w) == 0 && lbc_cas_u32(w, 0, 1))
+            return;
+        lbc_cpu_relax();
+    }
+}
+static inline void lbc_spin_unlock(uint32_t *w) { lbc_astore_u32(w, 0); }
+
 #endif

@@ -13,6 +13,7 @@
 
 #define LBC_STACK_SIZE 512       /* bytes per call frame, as Linux */
 #define LBC_MAX_FRAMES 8         /* call frames, main program included */
+#define LBC_MAX_TAIL_CALLS 33    /* tail calls per run, as Linux */
 
 /* Error codes: negative errno values, as libbpf reports them. */
 #define LBC_OK 0
@@ -72,6 +73,8 @@ struct lbc_exec {
     /* set by helpers */
     int stop;
     uint64_t stop_value;
+    const struct lbc_prog *tail_prog;  /* set by lbc_exec_tail_call */
+    uint32_t tail_calls;               /* tail calls made in this run */
     /* internal: the run's memory and stack, for checked access */
     uint64_t mem_start, mem_size;
     uint64_t stack_start, stack_size;
@@ -103,6 +106,10 @@ uint64_t lbc_monotonic_ns(void);
 
 /* For helpers: end the run now with r0 = value. */
 void lbc_exec_stop(lbc_exec *ex, uint64_t value);
+/* For helpers: when the helper returns, continue in `target` (same frame,
+ * same r1) instead of the current program. Returns 0, or -E2BIG after
+ * LBC_MAX_TAIL_CALLS tail calls in one run (the program then goes on). */
+int lbc_exec_tail_call(lbc_exec *ex, const struct lbc_prog *target);
 /* For helpers: end the run with an error (negative errno) and message. */
 void lbc_exec_fail(lbc_exec *ex, int code, const char *msg);
 

@@ -129,6 +129,8 @@ static int run_variant(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64
     ex->insn_count = 0;
     ex->stop = 0;
     ex->stop_value = 0;
+    ex->tail_prog = NULL;
+    ex->tail_calls = 0;
     return lbc_loops[v](prog, ex, arg1, arg2, NULL);
 }
 
@@ -161,6 +163,16 @@ void lbc_exec_stop(lbc_exec *ex, uint64_t value)
 {
     ex->stop = 1;
     ex->stop_value = value;
+}
+
+int lbc_exec_tail_call(lbc_exec *ex, const lbc_prog *target)
+{
+    if (!target) return -EINVAL;
+    if (ex->tail_calls >= LBC_MAX_TAIL_CALLS) return -E2BIG;
+    ex->tail_calls++;
+    ex->tail_prog = target;
+    ex->stop = 1;
+    return 0;
 }
 
 void lbc_exec_fail(lbc_exec *ex, int code, const char *msg)

@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from libbpf_compat.vm import StopProgram, Vm, VmError
+from libbpf_compat.vm import StopProgram, TailCall, Vm, VmError
 from tests import rawcode as rc
 
 
@@ -123,3 +123,48 @@ def test_recursion_is_stopped_not_crashing() -> None:
     code = rc.call_local(-1) + rc.exit_()
     with pytest.raises(VmError, match="call frames"):
         Vm(code).run()
+
+
+def tail_caller(target: Vm) -> Vm:
+    """r6 = 100; tail-call target through helper 12; on failure return r0 + r6."""
+    vm = Vm(rc.mov(6, 100) + rc.call(12) + rc.alu("add", 0, 6, reg=True) + rc.exit_())
+
+    def tail_call(*args: int) -> int:
+        raise TailCall(target)
+
+    vm.register_helper(12, tail_call)
+    return vm
+
+
+def test_tail_call_continues_in_the_target_with_the_same_r1() -> None:
+    target = Vm(rc.ldx(rc.B, 0, 1, 0) + rc.alu("add", 0, 1000, reg=False) + rc.exit_())
+    assert tail_caller(target).run(b"\x07") == 1007
+
+
+def test_tail_calls_stop_after_33() -> None:
+    # a program that counts itself in memory and tail-calls itself
+    counter = (rc.ldx(rc.DW, 2, 1, 0) + rc.alu("add", 2, 1, reg=False) + rc.stx(rc.DW, 1, 2, 0)
+               + rc.call(12) + rc.exit_())
+    vm = Vm(counter)
+
+    def again(*args: int) -> int:
+        raise TailCall(vm)
+
+    vm.register_helper(12, again)
+    mem = bytearray(8)
+    r0 = vm.run(mem)
+    assert int.from_bytes(mem, "little") == 34      # the first run and 33 tail calls
+    assert r0 == (-errno.E2BIG) & ((1 << 64) - 1)   # the 34th tail call failed
+
+
+def test_tail_call_from_a_subprogram_returns_to_its_caller() -> None:
+    target = Vm(rc.mov(0, 5) + rc.exit_())
+    code = (rc.call_local(2) + rc.alu("add", 0, 1, reg=False) + rc.exit_()
+            + rc.call(12) + rc.mov(0, 99) + rc.exit_())
+    vm = Vm(code)
+
+    def tail_call(*args: int) -> int:
+        raise TailCall(target)
+
+    vm.register_helper(12, tail_call)
+    assert vm.run() == 6
