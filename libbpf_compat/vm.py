@@ -85,14 +85,16 @@ class _RunState:
 class _Helper:
     helper_id: int
     kind: int
-    fn: HelperFn
+    fn: HelperFn | None
     handle: Any = field(default=None, repr=False)
+    native: Any = field(default=None, repr=False)  # a C lbc_helper_fn instead of fn
 
 
 @ffi.def_extern()  # type: ignore[untyped-decorator]
 def lbc_py_helper(ex: Any, data: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     helper: _Helper = ffi.from_handle(data)
     try:
+        assert helper.fn is not None
         return int(helper.fn(r1, r2, r3, r4, r5)) & U64_MASK
     except StopProgram as stop:
         lib.lbc_exec_stop(ex, stop.value & U64_MASK)
@@ -120,8 +122,8 @@ def load_program(code: bytes, helpers: list[_Helper] | None = None, *,
     for slot, h in zip(table, helpers, strict=False):
         slot.id = h.helper_id
         slot.kind = h.kind
-        slot.fn = lib.lbc_py_helper
-        slot.data = h.handle
+        slot.fn = h.native if h.native is not None else lib.lbc_py_helper
+        slot.data = h.handle if h.native is None else ffi.NULL
     out = ffi.new("lbc_prog **")
     err = ffi.new("lbc_error *")
     flags = lib.LBC_LOAD_DEFER_HELPERS if defer_helpers else 0
@@ -153,6 +155,8 @@ class Vm:
         self.count_instructions = False
         self.last_insn_count = 0
         self._helpers: dict[tuple[int, int], _Helper] = {}
+        #: what C helpers see of the host (a libbpf_compat.runtime.Runtime), or None
+        self.runtime: Any = None
         self._regions: list[tuple[Any, int, int, bool]] = []
         self._lock = threading.Lock()
         self._prog: Any = load_program(self.code, defer_helpers=True)
@@ -177,11 +181,21 @@ class Vm:
             self._helpers[(helper.kind, helper_id)] = helper
             self._linked = None
 
+    def register_native_helper(self, helper_id: int, cfn: Any, *, kfunc: bool = False) -> None:
+        """Make ``call helper_id`` run the C function ``cfn`` (an
+        ``lbc_helper_fn`` from the native module, e.g. ``lib.lbc_helper_ktime_get_ns``)."""
+        if not -(1 << 63) <= helper_id < (1 << 63):
+            raise LibbpfError(errno.EINVAL, f"helper id {helper_id} does not fit 64 bits")
+        helper = _Helper(helper_id, lib.LBC_KFUNC if kfunc else lib.LBC_HELPER, None, native=cfn)
+        with self._lock:
+            self._helpers[(helper.kind, helper_id)] = helper
+            self._linked = None
+
     def add_region(self, buf: bytearray | memoryview, *, writable: bool = True) -> int:
         """Allow bounds-checked runs to touch ``buf``; returns its address
         (for handing to the program, e.g. from a helper). The buffer stays
         pinned (it cannot be resized) while the Vm lives."""
-        keep, addr, size = _pin(buf, writable)
+        keep, addr, size = pin_buffer(buf, writable)
         self._regions.append((keep, addr, size, writable))
         return addr
 
@@ -205,6 +219,7 @@ class Vm:
         state = _RunState()
         state_handle = ffi.new_handle(state)
         ex.host = state_handle
+        ex.runtime = self.runtime.c_ptr if self.runtime is not None else ffi.NULL
         ex.flags = (lib.LBC_RUN_CHECKED if self.bounds_check else 0) | (
             lib.LBC_RUN_COUNT if self.count_instructions else 0)
         if self.budget is not None:
@@ -236,7 +251,7 @@ class Vm:
         return RunResult(int(ex.retval), int(total[0]) / repeat, int(ex.insn_count))
 
 
-def _pin(buf: bytearray | memoryview, writable: bool) -> tuple[Any, int, int]:
+def pin_buffer(buf: bytearray | memoryview, writable: bool) -> tuple[Any, int, int]:
     """Pin a buffer for as long as the returned keep-alive object lives;
     returns (keep-alive, address, size). A memoryview is pinned through the
     object it views, since a memoryview holding an export inside a garbage

@@ -15,8 +15,9 @@ from cffi import FFI
 
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = "native"
-HEADERS = ["native/lbc_vm.h"]
-SOURCES = ["native/vm_decode.c", "native/vm_exec.c", "native/lbc_platform.c"]
+HEADERS = ["native/lbc_vm.h", "native/lbc_runtime.h"]
+SOURCES = ["native/vm_decode.c", "native/vm_exec.c", "native/lbc_platform.c",
+           "native/helpers_env.c", "native/helpers_memory.c", "native/helpers_format.c"]
 
 # Callbacks into Python (helpers written in Python).
 PYTHON_CALLBACKS = """

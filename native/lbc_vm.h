@@ -65,7 +65,8 @@ struct lbc_exec {
     uint32_t nregions;
     const uint8_t *pkt;             /* packet for LD_ABS / LD_IND */
     uint64_t pkt_len;
-    void *host;                     /* free for the host and its helpers */
+    void *host;                     /* free for the host (the Python layer uses it) */
+    void *runtime;                  /* lbc_runtime for the C helpers, or NULL */
     /* outputs */
     uint64_t retval;
     uint64_t insn_count;            /* instructions executed (LBC_RUN_COUNT) */
@@ -101,8 +102,9 @@ int lbc_run_mem(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len);
 int lbc_run_repeat(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len, uint32_t repeat,
                    uint64_t *total_ns);
 
-/* Nanoseconds from a monotonic clock. */
+/* Nanoseconds from a monotonic clock, and since boot (suspend included). */
 uint64_t lbc_monotonic_ns(void);
+uint64_t lbc_boottime_ns(void);
 
 /* For helpers: end the run now with r0 = value. */
 void lbc_exec_stop(lbc_exec *ex, uint64_t value);

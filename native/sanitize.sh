@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build the native core under AddressSanitizer and UndefinedBehaviorSanitizer
-# in a scratch copy of the repository and run the test suite against it.
+# in a scratch copy of the working tree (tracked and untracked files) and run
+# the test suite against it.
 #   native/sanitize.sh [pytest args...]
 set -euo pipefail
 src="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-git -C "$src" ls-files -z | (cd "$src" && xargs -0 cp --parents -t "$work")
+git -C "$src" ls-files -z --cached --others --exclude-standard | (cd "$src" && xargs -0 cp --parents -t "$work")
 cp -r "$src/tests" "$work/" 2>/dev/null || true
 cd "$work"
 # EXTRA_CFLAGS=-DLBC_NO_COMPUTED_GOTO tests the portable switch-based loop instead.

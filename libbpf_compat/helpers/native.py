@@ -1,0 +1,37 @@
+"""The helpers implemented in C (native/helpers_*.c), by helper name, and
+registering them on a Vm under their internal IDs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from libbpf_compat._native import lib
+from libbpf_compat.helpers.ids import helper_by_name
+from libbpf_compat.vm import Vm
+
+#: Helper names with a C implementation (lbc_helper_<name>).
+C_HELPER_NAMES: tuple[str, ...] = (
+    "ktime_get_ns", "ktime_get_boot_ns", "ktime_get_coarse_ns", "ktime_get_ms",
+    "ktime_get_boot_ms", "get_prandom_u32", "get_smp_processor_id", "get_current_pid_tgid",
+    "get_current_uid_gid", "get_current_comm", "get_current_logon_id", "is_current_admin",
+    "get_current_process_start_key", "get_current_thread_create_time", "probe_read",
+    "probe_read_user", "probe_read_kernel", "probe_read_str", "probe_read_user_str",
+    "probe_read_kernel_str", "memcpy_s", "memcmp_s", "memset", "memmove_s", "strncpy_s",
+    "strncat_s", "strnlen_s", "csum_diff", "trace_printk", "trace_printk2", "trace_printk3",
+    "trace_printk4", "trace_printk5", "snprintf",
+)
+
+
+def c_helper(name: str) -> Any:
+    """The C function implementing helper ``name``."""
+    return getattr(lib, f"lbc_helper_{name}")
+
+
+def register_c_helpers(vm: Vm) -> None:
+    """Register every C helper on ``vm`` under its internal ID (Linux's where
+    Linux has the helper; the reserved range for Windows-only ones)."""
+    for name in C_HELPER_NAMES:
+        helper = helper_by_name(name)
+        if helper is None:  # pragma: no cover - guarded by tests
+            raise LookupError(f"C helper {name} is not in the registry")
+        vm.register_native_helper(helper.internal, c_helper(name))
