@@ -16,6 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from libbpf_compat import isa
+from libbpf_compat.helpers.c_decls import C_DECLS
+from libbpf_compat.helpers.ids import HELPER_IDS
+from libbpf_compat.helpers.native import C_HELPER_NAMES
 from libbpf_compat.isa import forms as fm
 from libbpf_compat.vm import Vm, VmError
 
@@ -77,12 +80,29 @@ def _isa_rows() -> Iterable[str]:
         yield f"| {GROUP_TITLES[group]} | {len(forms)} | {spellings} | {status} |"
 
 
+def _helper_rows() -> Iterable[str]:
+    """Every helper eBPF for Windows defines, the project's headers declare
+    or the project implements, with both IDs and whether it is implemented."""
+    implemented = set(C_HELPER_NAMES)
+    listed = implemented | set(C_DECLS)
+    for helper in HELPER_IDS:
+        if helper.windows is None and helper.name not in listed:
+            continue
+        linux = "-" if helper.linux is None else str(helper.linux)
+        if helper.windows is None:
+            windows = "-"
+        elif helper.windows_prog_type is not None:
+            windows = f"{helper.windows:#x} (program type {helper.windows_prog_type})"
+        else:
+            windows = str(helper.windows)
+        status = "implemented (C)" if helper.name in implemented else "missing"
+        yield f"| bpf_{helper.name} | {linux} | {windows} | {status} |"
+
+
 PLANNED = [
     ("libbpf API functions", "the object API (bpf_object__*, bpf_program__*, bpf_map__*) "
      "arrives with the object-loader issue, the fd-based map API with the map-store issue, "
      "links, test_run and ring/perf buffers with the runtime issue"),
-    ("helpers", "none are built in yet; the runtime issue adds them with both ABI IDs. "
-     "Hosts can register their own through Vm.register_helper"),
     ("map types", "none yet: the map-store issue adds them"),
     ("program types and hooks", "none yet: the runtime issue adds XDP, bind, sock_addr, "
      "sock_ops, process and the Linux counterparts"),
@@ -105,6 +125,19 @@ def render() -> str:
         "| instructions | forms | spellings | interpreter |",
         "|---|---|---|---|",
         *_isa_rows(),
+        "",
+        "## Helpers",
+        "",
+        "Every helper eBPF for Windows defines and every Linux helper the project's headers "
+        "declare or implements; IDs are each platform's own. \"implemented (C)\" means a C "
+        "implementation runs in the VM (`libbpf_compat.helpers.native.register_c_helpers`); "
+        "wiring helpers to loaded objects and hooks, with ABI renumbering, comes with the "
+        "runtime issue. Hosts add their own with `Vm.register_helper` / "
+        "`register_native_helper`.",
+        "",
+        "| helper | Linux ID | Windows ID | status |",
+        "|---|---|---|---|",
+        *_helper_rows(),
         "",
         "## Not yet provided",
         "",
