@@ -15,9 +15,12 @@ from cffi import FFI
 
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = "native"
-HEADERS = ["native/lbc_vm.h", "native/lbc_runtime.h"]
+HEADERS = ["native/lbc_vm.h", "native/lbc_runtime.h", "maps/lbc_maps.h"]
 SOURCES = ["native/vm_decode.c", "native/vm_exec.c", "native/lbc_platform.c",
-           "native/helpers_env.c", "native/helpers_memory.c", "native/helpers_format.c"]
+           "native/helpers_env.c", "native/helpers_memory.c", "native/helpers_format.c",
+           "maps/map_core.c", "maps/map_memory.c", "maps/map_cpu.c", "maps/map_array.c",
+           "maps/map_hash.c", "maps/map_lru.c", "maps/map_queue.c",
+           "maps/map_bloom.c"]
 
 # Callbacks into Python (helpers written in Python).
 PYTHON_CALLBACKS = """
@@ -54,7 +57,8 @@ ffibuilder.set_source(
     "\n".join(f'#include "{Path(h).name}"' for h in HEADERS),
     sources=SOURCES,
     include_dirs=[NATIVE, "maps"],
-    depends=[*HEADERS, "native/lbc_ops.h", "native/lbc_platform.h", "native/vm_loop.inc"],
+    depends=[*HEADERS, "native/lbc_ops.h", "native/lbc_platform.h", "native/vm_loop.inc",
+             "maps/map_internal.h"],
     extra_compile_args=compile_args(),
 )
 

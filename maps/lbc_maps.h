@@ -1,0 +1,97 @@
+/* libbpf-compat map store: public C API.
+ *
+ * Every map lives in one contiguous region it owns (so that a later step can
+ * place it in shared memory); nothing inside the region is a pointer, only
+ * offsets and indexes, and its locks are spinlocks on atomic words.
+ * lbc_map is the process-local handle on a region.
+ *
+ * Program-side calls (what helpers use): lbc_map_lookup, lbc_map_update,
+ * lbc_map_delete, lbc_map_get_next_key. For per-CPU maps they act on the slot
+ * of the calling thread (lbc_cpu_slot).
+ * User-side calls (what the bpf() syscall does on Linux): the _copy / _user /
+ * lookup_and_delete / batch / freeze functions, which also apply the syscall's
+ * checks (access flags, frozen maps, flag validation).
+ * All functions return 0 or a negative errno, as the kernel does. */
+#ifndef LBC_MAPS_H
+#define LBC_MAPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lbc_map lbc_map;
+
+typedef struct lbc_map_attr {
+    uint32_t map_type;      /* Linux BPF_MAP_TYPE_* number */
+    uint32_t key_size;
+    uint32_t value_size;
+    uint32_t max_entries;
+    uint32_t map_flags;     /* BPF_F_* map flags */
+    int32_t spin_lock_off;  /* offset of a struct bpf_spin_lock in the value, -1 when none */
+    uint64_t map_extra;
+} lbc_map_attr;
+
+/* Create a map; *out receives it. Errors: -EINVAL (bad type, sizes, flags),
+ * -E2BIG (sizes over Linux's limits), -ENOMEM (region cannot be allocated). */
+int lbc_map_create(const lbc_map_attr *attr, lbc_map **out);
+void lbc_map_free(lbc_map *m);
+
+/* Program side. lookup returns the value in the region (for per-CPU maps the
+ * calling slot's value) or NULL when absent. */
+void *lbc_map_lookup(lbc_map *m, const void *key);
+int lbc_map_update(lbc_map *m, const void *key, const void *value, uint64_t flags);
+int lbc_map_delete(lbc_map *m, const void *key);
+/* key NULL (or absent) gives the first key; -ENOENT after the last. */
+int lbc_map_get_next_key(lbc_map *m, const void *key, void *next);
+
+/* Program side, keyless maps (QUEUE, STACK, BLOOM_FILTER): push (BPF_EXIST
+ * overwrites the oldest value of a full queue or stack), pop and peek; for a
+ * bloom filter peek takes the value to test as input (0: maybe present,
+ * -ENOENT: absent) and pop is -EOPNOTSUPP. -EINVAL on maps with keys. */
+int lbc_map_push(lbc_map *m, const void *value, uint64_t flags);
+int lbc_map_pop(lbc_map *m, void *value);
+int lbc_map_peek(lbc_map *m, void *value);
+
+/* User side. Keyless maps take key NULL: update pushes, lookup_copy peeks
+ * (bloom filter: value is the input to test), lookup_and_delete pops.
+ * Per-CPU values are lbc_num_possible_cpus() slots, each rounded up to 8
+ * bytes (lbc_map_user_value_size bytes in all), as libbpf. */
+uint32_t lbc_map_user_value_size(const lbc_map *m);
+int lbc_map_lookup_copy(lbc_map *m, const void *key, void *value, uint64_t flags);
+int lbc_map_update_user(lbc_map *m, const void *key, const void *value, uint64_t flags);
+int lbc_map_delete_user(lbc_map *m, const void *key);
+int lbc_map_get_next_key_user(lbc_map *m, const void *key, void *next);
+int lbc_map_lookup_and_delete(lbc_map *m, const void *key, void *value, uint64_t flags);
+int lbc_map_freeze(lbc_map *m);
+/* The address of the region (for diagnostics and pinning). */
+void *lbc_map_region(const lbc_map *m, uint64_t *size);
+
+/* Batch lookup (and delete when del != 0), Linux's BPF_MAP_LOOKUP_BATCH.
+ * in_token NULL starts at the beginning; out_token receives the resume
+ * token (lbc_map_batch_token_size bytes). *count is the room in keys/values
+ * on entry and the number copied on return. Returns 0, or -ENOENT when the
+ * end was reached (with *count possibly > 0), -ENOSPC when the first unit
+ * (a hash bucket) does not fit, or another negative errno. */
+uint32_t lbc_map_batch_token_size(const lbc_map *m);
+int lbc_map_lookup_batch(lbc_map *m, const void *in_token, void *out_token, void *keys,
+                         void *values, uint32_t *count, uint64_t elem_flags, int del);
+/* Batch update / delete: *count in, number done out; stops at the first
+ * error. Argument errors (flags, access) leave *count as it was, as Linux. */
+int lbc_map_update_batch(lbc_map *m, const void *keys, const void *values, uint32_t *count,
+                         uint64_t elem_flags);
+int lbc_map_delete_batch(lbc_map *m, const void *keys, uint32_t *count, uint64_t elem_flags);
+
+/* CPU slots. lbc_num_possible_cpus() is the host's possible CPU count, fixed
+ * for the life of the process: per-CPU maps have that many slots.
+ * A thread running programs claims a slot for the run
+ * (lbc_cpu_slot_claim, nestable; waits while every slot is taken) and
+ * releases it after (lbc_cpu_slot_release), so two threads running at the
+ * same moment never share a slot. lbc_cpu_slot() is the calling thread's
+ * claimed slot, or 0 when it holds none (user-space calls). */
+int lbc_num_possible_cpus(void);
+int lbc_cpu_slot(void);
+int lbc_cpu_slot_claim(void);
+void lbc_cpu_slot_release(void);
+
+
+
+#endif

@@ -1,0 +1,178 @@
+/* Private to the map store: the region header every map starts with, the
+ * process-local handle, and the per-family operations table. */
+#ifndef LBC_MAP_INTERNAL_H
+#define LBC_MAP_INTERNAL_H
+
+#include <errno.h>
+#include <string.h>
+
+#include "lbc_maps.h"
+#include "lbc_platform.h"
+#include "lbc_vm.h" /* lbc_monotonic_ns */
+
+#ifndef ENOTSUPP
+#define ENOTSUPP 524 /* Linux-internal "operation not supported", seen by user space */
+#endif
+
+#define LBC_MAP_MAGIC 0x4d43424cu /* "LBCM" */
+#define LBC_MAP_VERSION 1u
+
+/* Linux numbers (uapi/linux/bpf.h) used by the store. */
+#define LBC_MAP_HASH 1u
+#define LBC_MAP_ARRAY 2u
+#define LBC_MAP_PERCPU_HASH 5u
+#define LBC_MAP_PERCPU_ARRAY 6u
+#define LBC_MAP_LRU_HASH 9u
+#define LBC_MAP_LRU_PERCPU_HASH 10u
+#define LBC_MAP_QUEUE 22u
+#define LBC_MAP_STACK 23u
+#define LBC_MAP_BLOOM_FILTER 30u
+
+#define LBC_ANY 0u
+#define LBC_NOEXIST 1u
+#define LBC_EXIST 2u
+#define LBC_F_LOCK 4u
+
+#define LBC_F_NO_PREALLOC (1u << 0)
+#define LBC_F_NO_COMMON_LRU (1u << 1)
+#define LBC_F_NUMA_NODE (1u << 2)
+#define LBC_F_RDONLY (1u << 3)
+#define LBC_F_WRONLY (1u << 4)
+#define LBC_F_ZERO_SEED (1u << 6)
+#define LBC_F_RDONLY_PROG (1u << 7)
+#define LBC_F_WRONLY_PROG (1u << 8)
+#define LBC_F_MMAPABLE (1u << 10)
+#define LBC_F_PRESERVE_ELEMS (1u << 11)
+#define LBC_F_INNER_MAP (1u << 12)
+#define LBC_F_ACCESS_MASK (LBC_F_RDONLY | LBC_F_WRONLY | LBC_F_RDONLY_PROG | LBC_F_WRONLY_PROG)
+
+#define LBC_MAX_KEY_SIZE 512u           /* MAX_BPF_STACK */
+#define LBC_MAX_VALUE_SIZE (1u << 22)   /* KMALLOC_MAX_SIZE on x86-64 */
+#define LBC_PERCPU_MAX_VALUE (32u << 10) /* PCPU_MIN_UNIT_SIZE */
+
+/* The header at offset 0 of every region. Fields after the common part are
+ * the families' own (offsets, counters, lock words), never pointers. */
+typedef struct lbc_region_hdr {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t map_type;
+    uint32_t key_size;
+    uint32_t value_size;
+    uint32_t max_entries;
+    uint32_t map_flags;
+    int32_t spin_lock_off;
+    uint32_t ncpus;         /* per-CPU slots the values were laid out for */
+    uint32_t frozen;
+    uint64_t map_extra;
+    uint64_t region_size;
+    /* hash family */
+    uint32_t nbuckets;      /* a power of two */
+    uint32_t hash_seed;
+    uint32_t elem_size;     /* bytes per element, a multiple of 8 */
+    uint32_t bump;          /* elements never used yet start at this index */
+    uint64_t free_head;     /* lock-free stack: (tag << 32) | (index + 1) */
+    uint64_t buckets_off;
+    uint64_t elems_off;
+    uint64_t lru_off;       /* LRU lists (one, or one per slot) */
+    uint32_t count;         /* elements in use (LRU) */
+    uint32_t pad;
+} lbc_region_hdr;
+
+typedef struct lbc_map_ops lbc_map_ops;
+
+struct lbc_map {
+    unsigned char *base;     /* the region */
+    lbc_region_hdr *r;
+    const lbc_map_ops *ops;
+    uint32_t map_type, key_size, value_size, max_entries, map_flags;
+    uint32_t value_stride;   /* value_size rounded up to 8 */
+    uint32_t ncpus;
+    int32_t spin_lock_off;
+    int percpu;
+    /* hash family, cached from the region header */
+    int lru, percpu_lru;
+    uint32_t bucket_mask, elem_size, key_stride, seed;
+    uint64_t buckets_off, elems_off;
+};
+
+struct lbc_map_ops {
+    /* Linux's map_alloc_check: sizes and flags. */
+    int (*check)(const lbc_map_attr *attr);
+    /* Region size for attr with ncpus slots; -E2BIG/-ENOMEM on overflow. */
+    int (*size)(const lbc_map_attr *attr, uint32_t ncpus, uint64_t *size);
+    void (*init)(lbc_map *m);
+    void *(*lookup)(lbc_map *m, const void *key);
+    /* all_slots: value holds every slot (user side) rather than the caller's one. */
+    int (*update)(lbc_map *m, const void *key, const void *value, uint64_t flags, int all_slots);
+    int (*delete_elem)(lbc_map *m, const void *key);
+    int (*get_next_key)(lbc_map *m, const void *key, void *next);
+    /* copy the user form of the value (all slots for per-CPU maps) */
+    int (*lookup_copy)(lbc_map *m, const void *key, void *value, uint64_t flags);
+    int (*lookup_and_delete)(lbc_map *m, const void *key, void *value, uint64_t flags);
+    int (*lookup_batch)(lbc_map *m, const void *in_token, void *out_token, void *keys,
+                        void *values, uint32_t *count, uint64_t elem_flags, int del);
+    uint32_t batch_token_size; /* 0: the key is the token (generic batch) */
+};
+
+extern const lbc_map_ops lbc_array_ops;
+extern const lbc_map_ops lbc_hash_ops;
+extern const lbc_map_ops lbc_queue_stack_ops;
+extern const lbc_map_ops lbc_bloom_ops;
+
+/* Hash family internals shared by map_hash.c and map_lru.c. */
+typedef struct lbc_hash_elem {
+    uint32_t next;      /* next element in the bucket (index + 1), or free-list link */
+    uint32_t hash;
+    uint32_t lru_prev;  /* LRU list links (index + 1, 0 = none) */
+    uint32_t lru_next;
+    uint32_t lru_ref;   /* referenced since last considered for eviction */
+    uint32_t lru_list;  /* LRU list holding it (number + 1), 0 when on none */
+    /* key (rounded up to 8), then the value (per-CPU: one per slot) */
+} lbc_hash_elem;
+
+typedef struct lbc_lru_list {
+    uint32_t lock;
+    uint32_t head;      /* most recently used */
+    uint32_t tail;      /* least recently used */
+    uint32_t len;
+} lbc_lru_list;
+
+static inline lbc_hash_elem *lbc_hash_elem_at(const lbc_map *m, uint32_t idx)
+{
+    return (lbc_hash_elem *)(void *)(m->base + m->elems_off + (uint64_t)idx * m->elem_size);
+}
+static inline uint32_t lbc_hash_elem_index(const lbc_map *m, const lbc_hash_elem *e)
+{
+    return (uint32_t)(((uint64_t)((const unsigned char *)e - m->base) - m->elems_off) / m->elem_size);
+}
+static inline lbc_lru_list *lbc_lru_lists(const lbc_map *m)
+{
+    return (lbc_lru_list *)(void *)(m->base + m->r->lru_off);
+}
+/* map_lru.c: the lists (one, or one per slot with BPF_F_NO_COMMON_LRU).
+ * lbc_lru_add puts e at the head of the caller's list; lbc_lru_remove takes
+ * it off and returns 1 if it was on a list (the caller then owns freeing it);
+ * lbc_lru_evict takes the least recently used unreferenced element off a
+ * list and returns it (the caller unlinks it from its bucket), or NULL. */
+void lbc_lru_add(lbc_map *m, lbc_hash_elem *e);
+int lbc_lru_remove(lbc_map *m, lbc_hash_elem *e);
+lbc_hash_elem *lbc_lru_evict(lbc_map *m);
+void lbc_lru_touch(lbc_map *m, lbc_hash_elem *e);
+
+/* Region memory (map_memory.c). */
+int lbc_region_alloc(uint64_t size, void **out);
+void lbc_region_free(void *p, uint64_t size);
+
+/* Shared helpers (map_core.c). */
+static inline uint32_t lbc_round8(uint32_t n) { return (n + 7u) & ~7u; }
+/* Copy a value, leaving a spin lock field in dst untouched. */
+void lbc_copy_value(const lbc_map *m, void *dst, const void *src);
+/* Copy a value under the value's spin lock (BPF_F_LOCK). */
+void lbc_copy_value_locked(const lbc_map *m, void *dst, const void *src, void *lock_owner);
+/* Zero a spin lock field in a copy handed to user space. */
+void lbc_clear_lock_field(const lbc_map *m, void *value);
+/* Copy every slot of a per-CPU value to the user form, and back. */
+void lbc_percpu_to_user(const lbc_map *m, void *user, const unsigned char *slots);
+void lbc_percpu_from_user(const lbc_map *m, unsigned char *slots, const void *user);
+
+#endif
