@@ -16,10 +16,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from libbpf_compat import isa
+from libbpf_compat.abi import windows
 from libbpf_compat.helpers.c_decls import C_DECLS
 from libbpf_compat.helpers.ids import HELPER_IDS
 from libbpf_compat.helpers.native import C_HELPER_NAMES
 from libbpf_compat.isa import forms as fm
+from libbpf_compat.mapstore import SUPPORTED_MAP_TYPES
+from libbpf_compat.uapi import BpfMapType
 from libbpf_compat.vm import Vm, VmError
 
 MATRIX = Path(__file__).resolve().parent.parent / "compat_matrix.md"
@@ -99,11 +102,37 @@ def _helper_rows() -> Iterable[str]:
         yield f"| bpf_{helper.name} | {linux} | {windows} | {status} |"
 
 
+#: How a supported map type differs from Linux's, where it does.
+MAP_TYPE_NOTES = {
+    BpfMapType.BPF_MAP_TYPE_LRU_HASH: "evicts one element at a time (Linux evicts in batches)",
+    BpfMapType.BPF_MAP_TYPE_LRU_PERCPU_HASH: "evicts one element at a time",
+    BpfMapType.BPF_MAP_TYPE_BLOOM_FILTER: "other hash functions: other false positives",
+    BpfMapType.BPF_MAP_TYPE_RINGBUF: "no record wraps the ring end (a discarded filler "
+                                     "record precedes it); consumers poll",
+    BpfMapType.BPF_MAP_TYPE_HASH: "iteration order differs (other hash function)",
+}
+
+
+def _map_type_rows() -> Iterable[str]:
+    windows_number = {internal: number for number, internal in windows.MAP_TYPES.items()}
+    for map_type in BpfMapType:
+        if map_type == BpfMapType.BPF_MAP_TYPE_UNSPEC:
+            continue
+        supported = map_type in SUPPORTED_MAP_TYPES
+        if not supported and map_type not in windows_number:
+            continue
+        win = windows_number.get(map_type)
+        status = "missing"
+        if supported:
+            note = MAP_TYPE_NOTES.get(map_type)
+            status = f"partly supported: {note}" if note else "supported"
+        yield f"| {map_type.name} | {int(map_type)} | {'-' if win is None else win} | {status} |"
+
+
 PLANNED = [
     ("libbpf API functions", "the object API (bpf_object__*, bpf_program__*, bpf_map__*) "
      "arrives with the object-loader issue, the fd-based map API with the map-store issue, "
      "links, test_run and ring/perf buffers with the runtime issue"),
-    ("map types", "none yet: the map-store issue adds them"),
     ("program types and hooks", "none yet: the runtime issue adds XDP, bind, sock_addr, "
      "sock_ops, process and the Linux counterparts"),
 ]
@@ -138,6 +167,16 @@ def render() -> str:
         "| helper | Linux ID | Windows ID | status |",
         "|---|---|---|---|",
         *_helper_rows(),
+        "",
+        "## Map types",
+        "",
+        "Every map type eBPF for Windows has, and every type the map store implements "
+        "(numbers are each platform's own). Supported types behave as Linux's, errno for "
+        "errno (tests/test_map_kernel_diff.py compares them with this machine's kernel).",
+        "",
+        "| map type | Linux | Windows | status |",
+        "|---|---|---|---|",
+        *_map_type_rows(),
         "",
         "## Not yet provided",
         "",

@@ -379,7 +379,8 @@ _SUPPORTED_TYPES = frozenset({BpfMapType.BPF_MAP_TYPE_HASH, BpfMapType.BPF_MAP_T
                               BpfMapType.BPF_MAP_TYPE_LRU_HASH,
                               BpfMapType.BPF_MAP_TYPE_LRU_PERCPU_HASH,
                               BpfMapType.BPF_MAP_TYPE_QUEUE, BpfMapType.BPF_MAP_TYPE_STACK,
-                              BpfMapType.BPF_MAP_TYPE_BLOOM_FILTER})
+                              BpfMapType.BPF_MAP_TYPE_BLOOM_FILTER,
+                              BpfMapType.BPF_MAP_TYPE_RINGBUF})
 #: The map types the store implements (compat_matrix.md is generated from it).
 SUPPORTED_MAP_TYPES = _SUPPORTED_TYPES
 

@@ -1,6 +1,7 @@
 """What C helpers see of the host: the task of the current event, the
-trace pipe printk output goes to, the memory probe_read may read, and the
-CPU slot. A Vm runs with one Runtime (``vm.runtime = Runtime(...)``)."""
+trace pipe printk output goes to and the memory probe_read may read. A Vm
+runs with one Runtime (``vm.runtime = Runtime(...)``). The CPU a run reports
+(bpf_get_smp_processor_id) is the slot it holds in the map store."""
 
 from __future__ import annotations
 
@@ -62,15 +63,13 @@ class TracePipe:
 class Runtime:
     """The host side of C helpers for the runs of one or more Vms."""
 
-    def __init__(self, task: Task | None = None, trace_pipe: TracePipe | None = None,
-                 cpu: int = 0) -> None:
+    def __init__(self, task: Task | None = None, trace_pipe: TracePipe | None = None) -> None:
         self._rt = ffi.new("lbc_runtime *")
         self._regions: list[tuple[Any, int, int]] = []
         self._region_array: Any = ffi.new("lbc_region[]", 1)
         self.trace_pipe = trace_pipe
         self._rt.trace = trace_pipe.c_ptr if trace_pipe else ffi.NULL
         self.task = task or Task()
-        self.cpu = cpu
 
     @property
     def task(self) -> Task:
@@ -88,16 +87,6 @@ class Runtime:
         t.process_start_key = task.process_start_key
         t.thread_create_time = task.thread_create_time
         self._task = task
-
-    @property
-    def cpu(self) -> int:
-        return int(self._rt.cpu)
-
-    @cpu.setter
-    def cpu(self, cpu: int) -> None:
-        if not 0 <= cpu < (1 << 32):
-            raise LibbpfError(errno.EINVAL, f"cpu slot {cpu} out of range")
-        self._rt.cpu = cpu
 
     def add_probe_region(self, buf: bytearray | memoryview | bytes) -> int:
         """Let probe_read (and printk's %s) read ``buf``; returns its address."""

@@ -93,5 +93,18 @@ int lbc_cpu_slot_claim(void);
 void lbc_cpu_slot_release(void);
 
 
+/* Ring buffers (BPF_MAP_TYPE_RINGBUF, map_ringbuf.c). Program side: reserve
+ * returns a record to fill (NULL when full or flags are set), submit or
+ * discard commits it, output copies one in (-EAGAIN when full), query reads
+ * BPF_RB_AVAIL_DATA 0 / RING_SIZE 1 / CONS_POS 2 / PROD_POS 3. Consumer
+ * side: consume calls cb for each committed record in order, up to limit,
+ * stopping at a negative return (which it returns); else the count. */
+typedef int (*lbc_ringbuf_sample_fn)(void *ctx, void *data, uint32_t size);
+void *lbc_ringbuf_reserve(lbc_map *m, uint64_t size, uint64_t flags);
+void lbc_ringbuf_submit(void *sample, uint64_t flags);
+void lbc_ringbuf_discard(void *sample, uint64_t flags);
+int lbc_ringbuf_output(lbc_map *m, const void *data, uint64_t size, uint64_t flags);
+uint64_t lbc_ringbuf_query(lbc_map *m, uint64_t flags);
+int64_t lbc_ringbuf_consume(lbc_map *m, lbc_ringbuf_sample_fn cb, void *ctx, uint64_t limit);
 
 #endif

@@ -21,6 +21,8 @@ static const lbc_map_ops *ops_for(uint32_t map_type)
         return &lbc_queue_stack_ops;
     case LBC_MAP_BLOOM_FILTER:
         return &lbc_bloom_ops;
+    case LBC_MAP_RINGBUF:
+        return &lbc_ringbuf_ops;
     default:
         return NULL;
     }

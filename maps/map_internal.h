@@ -24,6 +24,7 @@
 #define LBC_MAP_PERCPU_ARRAY 6u
 #define LBC_MAP_LRU_HASH 9u
 #define LBC_MAP_LRU_PERCPU_HASH 10u
+#define LBC_MAP_RINGBUF 27u
 #define LBC_MAP_QUEUE 22u
 #define LBC_MAP_STACK 23u
 #define LBC_MAP_BLOOM_FILTER 30u
@@ -116,6 +117,7 @@ struct lbc_map_ops {
 
 extern const lbc_map_ops lbc_array_ops;
 extern const lbc_map_ops lbc_hash_ops;
+extern const lbc_map_ops lbc_ringbuf_ops;
 extern const lbc_map_ops lbc_queue_stack_ops;
 extern const lbc_map_ops lbc_bloom_ops;
 

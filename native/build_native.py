@@ -19,11 +19,13 @@ HEADERS = ["native/lbc_vm.h", "native/lbc_runtime.h", "maps/lbc_maps.h"]
 SOURCES = ["native/vm_decode.c", "native/vm_exec.c", "native/lbc_platform.c",
            "native/helpers_env.c", "native/helpers_memory.c", "native/helpers_format.c",
            "maps/map_core.c", "maps/map_memory.c", "maps/map_cpu.c", "maps/map_array.c",
-           "maps/map_hash.c", "maps/map_lru.c", "maps/map_queue.c",
+           "maps/map_hash.c", "maps/map_lru.c", "maps/map_ringbuf.c", "native/helpers_ringbuf.c",
+           "native/helpers_maps.c", "maps/map_queue.c",
            "maps/map_bloom.c"]
 
 # Callbacks into Python (helpers written in Python).
 PYTHON_CALLBACKS = """
+extern "Python" int lbc_py_ringbuf_sample(void *, void *, uint32_t);
 extern "Python" uint64_t lbc_py_helper(lbc_exec *, void *, uint64_t, uint64_t,
                                        uint64_t, uint64_t, uint64_t);
 """

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lbc_maps.h"
 #include "lbc_platform.h"
 #include "lbc_runtime.h"
 
@@ -36,7 +37,8 @@ HELPER(get_prandom_u32)
     return (uint32_t)((z ^ (z >> 31)) >> 32);
 }
 
-HELPER(get_smp_processor_id) { UNUSED_ARGS(); return rt_of(ex) ? rt_of(ex)->cpu : 0; }
+/* The CPU slot this run holds: the one per-CPU maps use. */
+HELPER(get_smp_processor_id) { UNUSED_ARGS(); return (uint64_t)lbc_cpu_slot(); }
 
 #define TASK_FIELD(name, field) \
     HELPER(name) { UNUSED_ARGS(); return rt_of(ex) ? (uint64_t)rt_of(ex)->task.field : 0; }

@@ -37,7 +37,6 @@ typedef struct lbc_runtime {
     lbc_trace_pipe *trace;          /* NULL: printk output is discarded */
     const lbc_region *probe_regions; /* memory probe_read may read */
     uint32_t nprobe_regions;
-    uint32_t cpu;                   /* bpf_get_smp_processor_id */
 } lbc_runtime;
 
 /* Format like the kernel's bpf_trace_printk/bpf_snprintf: %d %i %u %x %X
@@ -87,5 +86,14 @@ uint64_t lbc_helper_trace_printk3(lbc_exec *ex, void *data, uint64_t r1, uint64_
 uint64_t lbc_helper_trace_printk4(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_trace_printk5(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_snprintf(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+
+uint64_t lbc_helper_ringbuf_output(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_ringbuf_reserve(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_ringbuf_submit(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_ringbuf_discard(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_ringbuf_query(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_map_lookup_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_map_update_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_map_delete_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lbc_maps.h"
 #include "lbc_ops.h"
 #include "lbc_platform.h"
 
@@ -134,18 +135,28 @@ static int run_variant(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64
     return lbc_loops[v](prog, ex, arg1, arg2, NULL);
 }
 
+/* A run holds a CPU slot (see lbc_maps.h), so per-CPU map values and
+ * bpf_get_smp_processor_id are its own while it runs. */
+static int run_on_slot(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64_t arg2)
+{
+    lbc_cpu_slot_claim();
+    const int rc = run_variant(prog, ex, arg1, arg2);
+    lbc_cpu_slot_release();
+    return rc;
+}
+
 int lbc_run(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64_t arg2)
 {
     ex->mem_start = 0;
     ex->mem_size = 0;
-    return run_variant(prog, ex, arg1, arg2);
+    return run_on_slot(prog, ex, arg1, arg2);
 }
 
 int lbc_run_mem(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len)
 {
     ex->mem_start = (uint64_t)(uintptr_t)mem;
     ex->mem_size = mem ? len : 0;
-    return run_variant(prog, ex, (uint64_t)(uintptr_t)mem, ex->mem_size);
+    return run_on_slot(prog, ex, (uint64_t)(uintptr_t)mem, ex->mem_size);
 }
 
 int lbc_run_repeat(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len, uint32_t repeat,
@@ -153,8 +164,10 @@ int lbc_run_repeat(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len, ui
 {
     int rc = 0;
     const uint64_t t0 = lbc_monotonic_ns();
+    lbc_cpu_slot_claim();
     for (uint32_t i = 0; i < (repeat ? repeat : 1) && rc == 0; i++)
         rc = lbc_run_mem(prog, ex, mem, len);
+    lbc_cpu_slot_release();
     *total_ns = lbc_monotonic_ns() - t0;
     return rc;
 }

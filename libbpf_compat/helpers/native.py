@@ -18,7 +18,9 @@ C_HELPER_NAMES: tuple[str, ...] = (
     "probe_read_user", "probe_read_kernel", "probe_read_str", "probe_read_user_str",
     "probe_read_kernel_str", "memcpy_s", "memcmp_s", "memset", "memmove_s", "strncpy_s",
     "strncat_s", "strnlen_s", "csum_diff", "trace_printk", "trace_printk2", "trace_printk3",
-    "trace_printk4", "trace_printk5", "snprintf",
+    "trace_printk4", "trace_printk5", "snprintf", "ringbuf_output", "ringbuf_reserve",
+    "ringbuf_submit", "ringbuf_discard", "ringbuf_query", "map_lookup_elem", "map_update_elem",
+    "map_delete_elem",
 )
 
 

@@ -1,0 +1,36 @@
+/* The map helpers: r1 is the map (the loader resolves a program's map
+ * reference to the store's lbc_map), keys and values point into the
+ * program's memory. */
+#include <errno.h>
+
+#include "lbc_maps.h"
+#include "lbc_runtime.h"
+
+#define HELPER(name) \
+    uint64_t lbc_helper_##name(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, \
+                               uint64_t r3, uint64_t r4, uint64_t r5)
+#define UNUSED_ARGS() do { (void)ex; (void)data; (void)r1; (void)r2; (void)r3; (void)r4; \
+        (void)r5; } while (0)
+#define MAP(r) ((lbc_map *)(uintptr_t)(r))
+#define PTR(r) ((void *)(uintptr_t)(r))
+
+/* bpf_map_lookup_elem(map, key): the value in the map, or NULL. */
+HELPER(map_lookup_elem)
+{
+    UNUSED_ARGS();
+    return (uint64_t)(uintptr_t)lbc_map_lookup(MAP(r1), PTR(r2));
+}
+
+/* bpf_map_update_elem(map, key, value, flags): 0 or a negative errno. */
+HELPER(map_update_elem)
+{
+    UNUSED_ARGS();
+    return (uint64_t)(int64_t)lbc_map_update(MAP(r1), PTR(r2), PTR(r3), r4);
+}
+
+/* bpf_map_delete_elem(map, key): 0 or a negative errno. */
+HELPER(map_delete_elem)
+{
+    UNUSED_ARGS();
+    return (uint64_t)(int64_t)lbc_map_delete(MAP(r1), PTR(r2));
+}
