@@ -19,6 +19,7 @@ from libbpf_compat.elf.log import (
 )
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.isa import Instruction
+from libbpf_compat.mapstore import BytesLike
 from libbpf_compat.object import BpfObject, ObjectMap, Program, bpf_object_open_opts
 from libbpf_compat.sections import (
     libbpf_attach_type_by_name,
@@ -52,6 +53,17 @@ def bpf_object__open_mem(data: Buffer, opts: bpf_object_open_opts | None = None)
     if len(data) == 0:
         raise LibbpfError(errno.EINVAL, "bpf_object__open_mem: the buffer is empty")
     return BpfObject.open_mem(data, opts)
+
+
+def bpf_object__load(obj: BpfObject) -> None:
+    """Create the maps, relocate the programs and hand them to the VM (no verifier yet)."""
+    _need(obj, "bpf_object__load: obj")
+    obj.load()
+
+
+def bpf_object__find_map_fd_by_name(obj: BpfObject, name: str) -> int:
+    """The fd of the named map; ENOENT when there is none or it is not created."""
+    return obj.find_map_fd_by_name(name)
 
 
 def bpf_object__close(obj: BpfObject | None) -> None:
@@ -122,6 +134,11 @@ def bpf_program__insns(prog: Program) -> list[Instruction]:
     return prog.insns
 
 
+def bpf_program__fd(prog: Program) -> int:
+    """The loaded program's fd; ENOENT before load."""
+    return prog.get_fd()
+
+
 def bpf_program__log_buf(prog: Program) -> tuple[bytearray | None, int]:
     """``(log_buf, log_size)``: the buffer set with set_log_buf and its size."""
     return prog.log_buf, prog.log_size
@@ -186,6 +203,38 @@ def bpf_map__is_internal(map_: ObjectMap) -> bool:
     return map_.is_internal
 
 
+def bpf_map__fd(map_: ObjectMap) -> int:
+    """The created map's fd; ENOENT before load."""
+    return map_.get_fd()
+
+
+# bpf_map__* element operations: C's value out-parameter is the return value;
+# key_sz and value_sz are checked against the map as libbpf checks them.
+def bpf_map__lookup_elem(map_: ObjectMap, key: BytesLike | None, key_sz: int, value_sz: int,
+                         flags: int = 0) -> bytes:
+    return map_.lookup_elem(key, key_sz, value_sz, flags)
+
+
+def bpf_map__update_elem(map_: ObjectMap, key: BytesLike | None, key_sz: int,
+                         value: BytesLike, value_sz: int, flags: int = 0) -> None:
+    map_.update_elem(key, key_sz, value, value_sz, flags)
+
+
+def bpf_map__delete_elem(map_: ObjectMap, key: BytesLike | None, key_sz: int,
+                         flags: int = 0) -> None:
+    map_.delete_elem(key, key_sz, flags)
+
+
+def bpf_map__lookup_and_delete_elem(map_: ObjectMap, key: BytesLike | None, key_sz: int,
+                                    value_sz: int, flags: int = 0) -> bytes:
+    return map_.lookup_and_delete_elem(key, key_sz, value_sz, flags)
+
+
+def bpf_map__get_next_key(map_: ObjectMap, cur_key: BytesLike | None, key_sz: int) -> bytes:
+    """The key after ``cur_key`` (the first for None); ENOENT after the last."""
+    return map_.get_next_key(cur_key, key_sz)
+
+
 def bpf_map__btf_key_type_id(map_: ObjectMap) -> int:
     return map_.btf_key_type_id
 
@@ -201,9 +250,14 @@ __all__ = [
     "PrintFn",
     "bpf_map__btf_key_type_id",
     "bpf_map__btf_value_type_id",
+    "bpf_map__delete_elem",
+    "bpf_map__fd",
+    "bpf_map__get_next_key",
     "bpf_map__initial_value",
     "bpf_map__is_internal",
     "bpf_map__key_size",
+    "bpf_map__lookup_and_delete_elem",
+    "bpf_map__lookup_elem",
     "bpf_map__map_flags",
     "bpf_map__max_entries",
     "bpf_map__name",
@@ -213,10 +267,13 @@ __all__ = [
     "bpf_map__set_pin_path",
     "bpf_map__set_value_size",
     "bpf_map__type",
+    "bpf_map__update_elem",
     "bpf_map__value_size",
     "bpf_object__close",
     "bpf_object__find_map_by_name",
+    "bpf_object__find_map_fd_by_name",
     "bpf_object__find_program_by_name",
+    "bpf_object__load",
     "bpf_object__name",
     "bpf_object__next_map",
     "bpf_object__next_program",
@@ -226,6 +283,7 @@ __all__ = [
     "bpf_object_open_opts",
     "bpf_program__autoload",
     "bpf_program__expected_attach_type",
+    "bpf_program__fd",
     "bpf_program__insn_cnt",
     "bpf_program__insns",
     "bpf_program__log_buf",

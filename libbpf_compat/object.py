@@ -7,6 +7,13 @@ sub-programs, appended to the programs that call them, as libbpf does) and
 :class:`ObjectMap` for each map definition (user maps, then internal maps
 for global data and ``.kconfig``). Setters refuse with EBUSY once the
 object is loaded, as libbpf's do.
+
+:meth:`BpfObject.load` (``bpf_object__load``) runs
+:func:`libbpf_compat.loader.load_object`: afterwards each map has its
+native map (``ObjectMap.native``) and fd, each loaded program its
+:class:`~libbpf_compat.vm.Vm` (``Program.vm``, run with the raw calling
+convention ``prog.vm.run(mem)``) and fd. :meth:`BpfObject.close` frees what
+load created.
 """
 
 from __future__ import annotations
@@ -32,7 +39,10 @@ from libbpf_compat.elf.reader import ElfFile
 from libbpf_compat.elf.relocations import InsnRelocation
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.isa import SLOT_SIZE, Instruction, decode
+from libbpf_compat.loader import LoadState, load_object
+from libbpf_compat.mapstore import BytesLike, NativeMap
 from libbpf_compat.sections import section_def
+from libbpf_compat.vm import Vm
 
 _T = TypeVar("_T")
 
@@ -100,6 +110,8 @@ class Program(_Owned):
         self.log_size = 0
         self.log_level = 0
         self.fd = -1
+        #: the loaded program, ready to run (None until the object is loaded)
+        self.vm: Vm | None = None
         if definition is None and not self.is_subprog:
             pr_warn(f"elf: program {self.name!r}: unknown section name {self.section_name!r}: "
                     "set its type before load")
@@ -131,6 +143,21 @@ class Program(_Owned):
     def subprograms(self) -> list[str]:
         """Names of the sub-programs appended to this program, in order."""
         return self.parsed.linked.subprograms
+
+    def attach_vm(self, vm: Vm, fd: int) -> None:
+        """Called by the loader: the program's runnable form and its fd."""
+        self.vm = vm
+        self.fd = fd
+
+    def detach(self) -> None:
+        self.vm = None
+        self.fd = -1
+
+    def get_fd(self) -> int:
+        """The program's fd; ENOENT when it is not loaded (libbpf's bpf_program__fd)."""
+        if self.fd < 0:
+            raise LibbpfError(errno.ENOENT, f"program {self.name!r} is not loaded")
+        return self.fd
 
     def set_type(self, prog_type: int) -> None:
         self._check_not_loaded(f"set the type of program {self.name!r}")
@@ -166,9 +193,87 @@ class ObjectMap(_Owned):
         super().__init__(owner)
         self.definition = definition
         self.fd = -1
+        #: the map in the native store (None until the object is loaded)
+        self.native: NativeMap | None = None
 
     def __repr__(self) -> str:
         return f"<ObjectMap {self.name!r} type {self.type}>"
+
+    def attach_native(self, native: NativeMap, fd: int) -> None:
+        """Called by the loader: the created map and its fd."""
+        self.native = native
+        self.fd = fd
+
+    def detach(self) -> None:
+        self.native = None
+        self.fd = -1
+
+    def get_fd(self) -> int:
+        """The map's fd; ENOENT before load."""
+        if self.fd < 0:
+            raise LibbpfError(errno.ENOENT, f"map {self.name!r} is not created: load "
+                                            f"object {self.owner.name!r} first")
+        return self.fd
+
+    # Element operations (libbpf's bpf_map__*_elem: sizes checked as libbpf does).
+    def _created(self, key_sz: int, value_sz: int | None) -> NativeMap:
+        native = self.native
+        if native is None:
+            raise LibbpfError(errno.ENOENT, f"map {self.name!r} is not created: load "
+                                            f"object {self.owner.name!r} first")
+        if key_sz != native.key_size:
+            raise LibbpfError(errno.EINVAL, f"map {self.name!r}: unexpected key size "
+                                            f"{key_sz} provided, expected {native.key_size}")
+        if value_sz is not None and value_sz != native.user_value_size:
+            what = "per-CPU value size" if native.percpu else "value size"
+            raise LibbpfError(errno.EINVAL, f"map {self.name!r}: unexpected {what} {value_sz} "
+                                            f"provided, expected {native.user_value_size}")
+        return native
+
+    @staticmethod
+    def _sized(data: BytesLike | None, size: int, what: str, name: str) -> BytesLike | None:
+        if data is None:
+            return None
+        try:
+            length = memoryview(data).nbytes
+        except TypeError:
+            raise LibbpfError(errno.EINVAL, f"map {name!r}: {what} must be a bytes-like "
+                                            f"object, not {type(data).__name__}") from None
+        if length != size:
+            raise LibbpfError(errno.EINVAL, f"map {name!r}: {what} is {length} bytes, "
+                                            f"but its size was given as {size}")
+        return data
+
+    def lookup_elem(self, key: BytesLike | None, key_sz: int, value_sz: int,
+                    flags: int = 0) -> bytes:
+        native = self._created(key_sz, value_sz)
+        value = native.lookup(self._sized(key, key_sz, "key", self.name), flags)
+        if value is None:
+            raise LibbpfError(errno.ENOENT, f"map {self.name!r}: no element for this key")
+        return value
+
+    def update_elem(self, key: BytesLike | None, key_sz: int, value: BytesLike, value_sz: int,
+                    flags: int = 0) -> None:
+        native = self._created(key_sz, value_sz)
+        native.update(self._sized(key, key_sz, "key", self.name),
+                      self._sized(value, value_sz, "value", self.name), flags)
+
+    def delete_elem(self, key: BytesLike | None, key_sz: int, flags: int = 0) -> None:
+        if flags:
+            raise LibbpfError(errno.EINVAL, f"map {self.name!r}: delete takes no flags")
+        self._created(key_sz, None).delete(self._sized(key, key_sz, "key", self.name))
+
+    def lookup_and_delete_elem(self, key: BytesLike | None, key_sz: int, value_sz: int,
+                               flags: int = 0) -> bytes:
+        native = self._created(key_sz, value_sz)
+        return native.lookup_and_delete(self._sized(key, key_sz, "key", self.name), flags)
+
+    def get_next_key(self, cur_key: BytesLike | None, key_sz: int) -> bytes:
+        native = self._created(key_sz, None)
+        nxt = native.get_next_key(self._sized(cur_key, key_sz, "key", self.name))
+        if nxt is None:
+            raise LibbpfError(errno.ENOENT, f"map {self.name!r}: no key after this one")
+        return nxt
 
     @property
     def name(self) -> str:
@@ -268,6 +373,7 @@ class BpfObject:
         self.btf = parsed.btf
         self.loaded = False
         self.closed = False
+        self._load_state: LoadState | None = None
         everything = [Program(self, p) for p in parsed.programs]
         self.programs = [p for p in everything if not p.is_subprog]
         self.subprograms = [p for p in everything if p.is_subprog]
@@ -336,8 +442,37 @@ class BpfObject:
     def __iter__(self) -> Iterator[Program]:
         return iter(self.programs)
 
+    # Loading.
+    def load(self) -> None:
+        """libbpf's bpf_object__load: maps created, programs relocated and handed to the VM.
+
+        On error nothing stays created and the object stays unloaded.
+        """
+        if self.closed:
+            raise LibbpfError(errno.EINVAL, f"object {self.name!r} is closed")
+        if self.loaded:
+            raise LibbpfError(errno.EINVAL, f"object {self.name!r} is already loaded")
+        self._load_state = load_object(self)
+        self.loaded = True
+
+    def find_map_fd_by_name(self, name: str) -> int:
+        """The fd of map ``name``: ENOENT when there is no such map or it is not created."""
+        map_ = self.find_map_by_name(name)
+        if map_ is None:
+            raise LibbpfError(errno.ENOENT, f"object {self.name!r} has no map {name!r}")
+        return map_.get_fd()
+
     # Lifetime.
     def close(self) -> None:
+        """Free what load created (fds, maps, programs); the object cannot be loaded again."""
+        if self._load_state is not None:
+            self._load_state.release()
+            self._load_state = None
+        for prog in self.programs:
+            prog.detach()
+        for map_ in self.maps:
+            map_.detach()
+        self.loaded = False
         self.closed = True
 
     def __enter__(self) -> BpfObject:

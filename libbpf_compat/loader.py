@@ -1,0 +1,307 @@
+"""The load step: an opened :class:`~libbpf_compat.object.BpfObject` becomes
+maps in the native store and one runnable :class:`~libbpf_compat.vm.Vm` per
+program.
+
+:func:`load_object` does what ``bpf_object__load`` does in libbpf, in the
+same order, minus the verifier (which plugs in at :func:`_build_vm`):
+
+1. externs: every strong ``.kconfig`` value and ``.ksyms`` symbol must be
+   supplied (ESRCH otherwise);
+2. maps: each map is created through :func:`~libbpf_compat.mapstore.create_map`
+   (Windows-ABI map types renumbered to the internal ones); global data maps
+   get their initial contents and read-only ones (``.rodata``, ``.kconfig``:
+   ``BPF_F_RDONLY_PROG``) are frozen; every map gets an fd;
+3. programs (those with autoload on): CO-RE relocations from ``.BTF.ext``
+   are applied against the target BTF -- the ``btf_custom_path`` open option
+   when given, else the object's own BTF (the default target of the issue,
+   the BTF of this project's hook context types, comes with the hook
+   runtime); every pseudo ``lddw`` becomes a plain 64-bit immediate (a map
+   reference the map's native address, global data the address of the value
+   plus the offset, a ``.kconfig`` value its address in the ``.kconfig``
+   map, an unresolved weak ``.ksyms`` variable 0, a function address the
+   function's slot index in the linked program -- the VM has no callbacks
+   yet, so helpers such as ``bpf_loop`` that would take it are not
+   implemented); helper calls of Windows-ABI programs are renumbered to the
+   internal IDs (any unknown helper is refused with EINVAL naming the
+   program, instruction and helper); a call to an unresolved weak kfunc
+   becomes libbpf's poison call, like a CO-RE relocation that cannot be
+   satisfied, and fails the run only when reached;
+4. each program's code is handed to a :class:`ProgramVm` (a
+   :class:`~libbpf_compat.vm.Vm` that keeps the maps its code points into
+   alive) with the C helpers registered and a helper for libbpf's poison
+   call that fails the run (no bounds checks: without the verifier the
+   program is trusted, as with ``Vm(code)``).
+
+Any error undoes everything: the fds are closed, the maps freed, and the
+object stays unloaded.
+
+Not done yet: pinning (``pin_path`` is kept but maps are neither pinned nor
+reused), filling prog arrays and map-in-maps from ``.values`` (the store has
+neither map family: ENOTSUP naming the map), write protection of
+``BPF_F_RDONLY_PROG`` maps against programs (the verifier's job), and the
+hooks' context rewriting and return code translation.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from libbpf_compat.abi import internal_helper, internal_map_type
+from libbpf_compat.abi import windows as windows_abi
+from libbpf_compat.btf import POISON_HELPER, Btf, BtfExt, CoreRelo, patch_insn, resolve_core_relo
+from libbpf_compat.elf.functions import Function
+from libbpf_compat.elf.log import pr_debug, pr_warn
+from libbpf_compat.elf.relocations import RelocKind
+from libbpf_compat.errors import LibbpfError
+from libbpf_compat.helpers.native import register_c_helpers
+from libbpf_compat.isa import SLOT_SIZE
+from libbpf_compat.isa import opcodes as op
+from libbpf_compat.mapstore import NativeMap, create_map, fd_table
+from libbpf_compat.uapi import BPF_F_RDONLY_PROG, BpfMapType
+from libbpf_compat.vm import Vm
+
+if TYPE_CHECKING:
+    from libbpf_compat.object import BpfObject, ObjectMap, Program
+
+_SLOT = struct.Struct("<BBhi")
+_U32 = struct.Struct("<I")
+_ARRAY_KEY = bytes(4)
+_NESTING_TYPES = frozenset({BpfMapType.BPF_MAP_TYPE_PROG_ARRAY,
+                            BpfMapType.BPF_MAP_TYPE_ARRAY_OF_MAPS,
+                            BpfMapType.BPF_MAP_TYPE_HASH_OF_MAPS})
+_WINDOWS_PROG_TYPE = {internal: number for number, internal in windows_abi.PROG_TYPES.items()}
+
+
+class ProgramVm(Vm):
+    """A loaded program's VM: it keeps the maps its code points into alive,
+    so running it stays safe after the object is closed (as a loaded
+    program holds its maps in Linux)."""
+
+    def __init__(self, code: bytes, maps: tuple[NativeMap, ...]) -> None:
+        super().__init__(code)
+        self.maps = maps
+
+
+class ReachedPoison(LibbpfError):
+    """A run reached an instruction the loader poisoned (a CO-RE relocation
+    that could not be satisfied, or a call to an unresolved weak kfunc)."""
+
+
+@dataclass
+class LoadState:
+    """What a load created: maps by object map index and fds to close."""
+
+    maps: list[NativeMap] = field(default_factory=list)
+    fds: list[int] = field(default_factory=list)
+
+    def release(self) -> None:
+        """Close every fd the load installed (the maps go with the last reference)."""
+        for fd in self.fds:
+            if fd in fd_table:
+                fd_table.close(fd)
+        self.fds.clear()
+        self.maps.clear()
+
+
+def load_object(obj: BpfObject, provided_ksyms: tuple[str, ...] = ()) -> LoadState:
+    """Load ``obj``: maps, then programs. Returns what was created; on any
+    error everything created is released and the error is raised."""
+    state = LoadState()
+    try:
+        obj.check_externs(provided_ksyms)
+        target = _target_btf(obj)
+        ext = _btf_ext(obj)
+        for map_ in obj.maps:
+            native = _create_map(obj, map_)
+            state.maps.append(native)
+            state.fds.append(fd_table.install(native))
+        loaded: list[tuple[Program, ProgramVm]] = []
+        for prog in obj.programs:
+            if prog.autoload:
+                code = _prepare_code(obj, prog, state.maps, ext, target)
+                used = {r.map_index for r in prog.relocations if r.map_index >= 0}
+                loaded.append((prog, _build_vm(prog, code,
+                                               tuple(state.maps[i] for i in sorted(used)))))
+    except BaseException as exc:
+        state.release()
+        if isinstance(exc, LibbpfError):
+            pr_warn(f"load: object {obj.name!r}: {exc}")
+        raise
+    for map_, native, fd in zip(obj.maps, state.maps, state.fds, strict=True):
+        map_.attach_native(native, fd)
+    for prog, vm in loaded:
+        fd = fd_table.install(prog)
+        state.fds.append(fd)
+        prog.attach_vm(vm, fd)
+        pr_debug(f"load: program {prog.name!r}: {vm.insn_count} instructions, fd {fd}")
+    return state
+
+
+# -- target BTF and CO-RE records ---------------------------------------------
+def _target_btf(obj: BpfObject) -> Btf | None:
+    path = obj.opts.btf_custom_path
+    if path:
+        try:
+            return Btf.from_file(path)
+        except LibbpfError as exc:
+            raise LibbpfError(exc.errno or errno.EINVAL,
+                              f"object {obj.name!r}: btf_custom_path {path!r}: "
+                              f"{exc.strerror}") from exc
+    return obj.btf
+
+
+def _btf_ext(obj: BpfObject) -> BtfExt | None:
+    section = obj.parsed.elf.by_name.get(".BTF.ext")
+    if section is None or obj.btf is None:
+        return None
+    try:
+        return BtfExt.from_bytes(section.data, obj.btf)
+    except LibbpfError as exc:
+        raise LibbpfError(exc.errno or errno.EINVAL,
+                          f"object {obj.name!r}: section '.BTF.ext': {exc.strerror}") from exc
+
+
+# -- maps ---------------------------------------------------------------------
+def _create_map(obj: BpfObject, map_: ObjectMap) -> NativeMap:
+    d = map_.definition
+    where = f"object {obj.name!r}: map {map_.name!r}"
+    map_type = d.type if d.internal else internal_map_type(obj.abi, d.type)
+    try:
+        native = create_map(map_type, map_.name, d.key_size, d.value_size, d.max_entries,
+                            d.map_flags, map_extra=d.map_extra)
+    except LibbpfError as exc:
+        if map_type in _NESTING_TYPES:
+            raise LibbpfError(errno.ENOTSUP, f"{where}: {BpfMapType(map_type).name} is not "
+                                             "supported by the map store yet") from exc
+        raise LibbpfError(exc.errno or errno.EINVAL,
+                          f"{where}: cannot create: {exc.strerror}") from exc
+    if d.init_slots:
+        raise LibbpfError(errno.ENOTSUP, f"{where}: filling .values ({len(d.init_slots)} "
+                                         "slots) is not supported by the map store yet")
+    if d.initial_value is not None:
+        try:
+            native.update(_ARRAY_KEY, d.initial_value, 0)
+            if d.map_flags & BPF_F_RDONLY_PROG:
+                native.freeze()
+        except LibbpfError as exc:
+            raise LibbpfError(exc.errno or errno.EINVAL,
+                              f"{where}: initial value: {exc.strerror}") from exc
+    return native
+
+
+# -- programs -----------------------------------------------------------------
+def _pieces(obj: BpfObject, prog: Program) -> Iterator[tuple[int, Function]]:
+    """(first slot, function) of the main function and each appended sub-program."""
+    functions = {p.function.name: p.function for p in obj.parsed.programs}
+    slot = 0
+    for function in [prog.parsed.function] + [functions[n] for n in prog.subprograms]:
+        yield slot, function
+        slot += function.size // SLOT_SIZE
+
+
+def _apply_core(obj: BpfObject, prog: Program, code: bytearray, ext: BtfExt,
+                target: Btf) -> None:
+    local = obj.btf
+    assert local is not None  # a .BTF.ext is only read with a .BTF
+    for start, function in _pieces(obj, prog):
+        for relo in ext.core_relos.get(function.section_name, ()):
+            if not function.offset <= relo.insn_off < function.end:
+                continue
+            moved: CoreRelo = replace(
+                relo, insn_off=start * SLOT_SIZE + relo.insn_off - function.offset)
+            pos = moved.insn_off
+            end = pos + (16 if code[pos] == op.OPCODE_LDDW and pos + 16 <= len(code) else 8)
+            try:
+                result = resolve_core_relo(local, moved, target)
+                # the linked code is in little-endian slot layout whatever the object's order
+                code[pos:end] = patch_insn(bytes(code[pos:end]), moved, result, "little")
+            except LibbpfError as exc:
+                raise LibbpfError(
+                    exc.errno or errno.EINVAL,
+                    f"program {prog.name!r}: CO-RE relocation of instruction "
+                    f"{moved.insn_idx} ({relo.kind.name} of [{relo.type_id}] "
+                    f"{relo.access_str}): {exc.strerror}") from exc
+
+
+def _set_imm64(code: bytearray, slot: int, value: int) -> None:
+    pos = slot * SLOT_SIZE
+    code[pos + 1] &= 0x0F  # src = 0: a plain 64-bit immediate
+    _U32.pack_into(code, pos + 4, value & 0xFFFF_FFFF)
+    _U32.pack_into(code, pos + 12, (value >> 32) & 0xFFFF_FFFF)
+
+
+def _set_call(code: bytearray, slot: int, helper: int) -> None:
+    pos = slot * SLOT_SIZE
+    _SLOT.pack_into(code, pos, op.OPCODE_CALL, 0, 0, helper)
+
+
+def _resolve_relocations(prog: Program, code: bytearray, maps: list[NativeMap]) -> None:
+    for reloc in prog.relocations:
+        where = f"program {prog.name!r}: instruction {reloc.insn} ({reloc.symbol!r})"
+        if reloc.kind is RelocKind.MAP:
+            _set_imm64(code, reloc.insn, maps[reloc.map_index].native_address)
+        elif reloc.kind in (RelocKind.MAP_VALUE, RelocKind.KCONFIG):
+            native = maps[reloc.map_index]
+            if not 0 <= reloc.offset < max(native.value_size, 1):
+                raise LibbpfError(errno.EINVAL, f"{where}: offset {reloc.offset} is outside "
+                                                f"map {native.name!r}")
+            _set_imm64(code, reloc.insn, native.value_address(_ARRAY_KEY) + reloc.offset)
+        elif reloc.kind is RelocKind.FUNC_ADDR:
+            _set_imm64(code, reloc.insn, reloc.offset)
+        elif reloc.kind in (RelocKind.KSYM, RelocKind.KFUNC):
+            # only weak externs get here (load_object checked the strong ones)
+            if code[reloc.insn * SLOT_SIZE] == op.OPCODE_CALL:
+                _set_call(code, reloc.insn, POISON_HELPER)
+            else:  # the address of an unresolved weak symbol or kfunc is NULL
+                _set_imm64(code, reloc.insn, 0)
+
+
+def _renumber_helpers(prog: Program, code: bytearray) -> None:
+    windows_type = _WINDOWS_PROG_TYPE.get(prog.prog_type) if prog.abi == "windows" else None
+    slot = 0
+    while slot * SLOT_SIZE < len(code):
+        opcode, regs, _off, imm = _SLOT.unpack_from(code, slot * SLOT_SIZE)
+        if opcode == op.OPCODE_CALL and regs >> 4 == 0 and imm != POISON_HELPER:
+            try:
+                internal = internal_helper(prog.abi, imm, windows_type)
+            except LibbpfError as exc:
+                raise LibbpfError(errno.EINVAL,
+                                  f"program {prog.name!r}: instruction {slot}: call to "
+                                  f"unknown {prog.abi} helper {imm} ({exc.strerror})") from exc
+            _SLOT.pack_into(code, slot * SLOT_SIZE, opcode, regs, _off, internal)
+        slot += 2 if opcode == op.OPCODE_LDDW else 1
+
+
+def _prepare_code(obj: BpfObject, prog: Program, maps: list[NativeMap], ext: BtfExt | None,
+                  target: Btf | None) -> bytes:
+    code = bytearray(prog.code)
+    if ext is not None and target is not None:
+        _apply_core(obj, prog, code, ext, target)
+    _resolve_relocations(prog, code, maps)
+    _renumber_helpers(prog, code)
+    return bytes(code)
+
+
+def _reached_poison(r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    raise ReachedPoison(errno.EINVAL, "reached a poisoned instruction: a CO-RE relocation "
+                                      "that could not be satisfied or an unresolved weak "
+                                      "kfunc")
+
+
+def _build_vm(prog: Program, code: bytes, maps: tuple[NativeMap, ...]) -> ProgramVm:
+    """The verifier goes here; for now the code is only decoded by the VM."""
+    try:
+        vm = ProgramVm(code, maps)
+    except LibbpfError as exc:
+        raise LibbpfError(exc.errno or errno.EINVAL,
+                          f"program {prog.name!r}: {exc.strerror}") from exc
+    register_c_helpers(vm)
+    vm.register_helper(POISON_HELPER, _reached_poison)
+    return vm
+
+
+__all__ = ["LoadState", "ProgramVm", "ReachedPoison", "load_object"]
