@@ -79,11 +79,19 @@ _WINDOWS_PROG_TYPE = {internal: number for number, internal in windows_abi.PROG_
 class ProgramVm(Vm):
     """A loaded program's VM: it keeps the maps its code points into alive,
     so running it stays safe after the object is closed (as a loaded
-    program holds its maps in Linux)."""
+    program holds its maps in Linux). Until the verifier proves programs
+    safe, loaded programs run with bounds checks: they may touch their
+    stack, the memory they are run on and their maps' regions (read-only for
+    BPF_F_RDONLY_PROG maps such as .rodata), and anything else ends the run
+    with EFAULT instead of harming the host."""
 
     def __init__(self, code: bytes, maps: tuple[NativeMap, ...]) -> None:
-        super().__init__(code)
+        super().__init__(code, bounds_check=True)
         self.maps = maps
+        for m in maps:
+            address, size = m.region()
+            self.add_raw_region(address, size, writable=not m.map_flags & BPF_F_RDONLY_PROG,
+                                keepalive=m)
 
 
 class ReachedPoison(LibbpfError):

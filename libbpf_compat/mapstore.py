@@ -317,6 +317,13 @@ class NativeMap:
 
     # ---- native addresses (for the loader) ----
 
+    def region(self) -> tuple[int, int]:
+        """(address, size) of the map's memory region: where the pointers a
+        program gets from this map (values, ring buffer records) point."""
+        size = ffi.new("uint64_t *")
+        addr = lib.lbc_map_region(self._ptr, size)
+        return int(ffi.cast("uintptr_t", addr)), int(size[0])
+
     @property
     def native_address(self) -> int:
         """Address of the C ``lbc_map``: what an lddw map reference becomes."""

@@ -199,6 +199,14 @@ class Vm:
         self._regions.append((keep, addr, size, writable))
         return addr
 
+    def add_raw_region(self, address: int, size: int, *, writable: bool,
+                       keepalive: object = None) -> None:
+        """Allow bounds-checked runs to touch memory the caller owns at
+        ``address`` (e.g. a map's region); ``keepalive`` is held with it."""
+        if address <= 0 or size <= 0 or address + size > (1 << 64):
+            raise LibbpfError(errno.EINVAL, f"invalid region {address:#x}+{size}")
+        self._regions.append((keepalive, address, size, writable))
+
     def _program(self) -> Any:
         with self._lock:
             if self._linked is None:

@@ -115,3 +115,17 @@ def test_the_error_is_printed_as_a_warning() -> None:
         lb.libbpf_set_print(previous)
     assert any(level == lb.LIBBPF_WARN and "globals" in text and "CONFIG_HZ" in text
                for level, text in messages)
+
+
+def test_loaded_programs_run_bounds_checked() -> None:
+    """Until the verifier exists, a loaded program's wild access ends its run
+    with EFAULT instead of touching the host's memory."""
+    from libbpf_compat import isa
+    from libbpf_compat.loader import ProgramVm
+    from libbpf_compat.vm import VmError
+
+    vm = ProgramVm(isa.assemble("lddw %r1, 0x1000\nldxdw %r0, [%r1]\nexit"), ())
+    assert vm.bounds_check
+    with pytest.raises(VmError) as info:
+        vm.run()
+    assert info.value.errno == errno.EFAULT and info.value.pc == 2
