@@ -52,16 +52,18 @@ from typing import TYPE_CHECKING
 
 from libbpf_compat.abi import internal_helper, internal_map_type
 from libbpf_compat.abi import windows as windows_abi
+from libbpf_compat.abi.ctx_rewrite import rewrite_context_accesses
 from libbpf_compat.btf import POISON_HELPER, Btf, BtfExt, CoreRelo, patch_insn, resolve_core_relo
 from libbpf_compat.elf.functions import Function
 from libbpf_compat.elf.log import pr_debug, pr_warn
 from libbpf_compat.elf.relocations import RelocKind
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.helpers.native import register_c_helpers
+from libbpf_compat.hooks.contexts import XDP_LINUX, XDP_NATIVE, XDP_WINDOWS, CtxLayout
 from libbpf_compat.isa import SLOT_SIZE
 from libbpf_compat.isa import opcodes as op
 from libbpf_compat.mapstore import NativeMap, create_map, fd_table
-from libbpf_compat.uapi import BPF_F_RDONLY_PROG, BpfMapType
+from libbpf_compat.uapi import BPF_F_RDONLY_PROG, BpfMapType, BpfProgType
 from libbpf_compat.vm import Vm
 
 if TYPE_CHECKING:
@@ -291,7 +293,20 @@ def _prepare_code(obj: BpfObject, prog: Program, maps: list[NativeMap], ext: Btf
         _apply_core(obj, prog, code, ext, target)
     _resolve_relocations(prog, code, maps)
     _renumber_helpers(prog, code)
+    layout = _CONTEXT_LAYOUTS.get((prog.prog_type, prog.abi))
+    if layout is not None:
+        native = _NATIVE_CONTEXTS[prog.prog_type]
+        return rewrite_context_accesses(bytes(code), layout, native, prog.name)
     return bytes(code)
+
+
+#: (program type, ABI) -> the context layout the program was compiled for,
+#: and program type -> the native context its hook builds.
+_CONTEXT_LAYOUTS: dict[tuple[int, str], CtxLayout] = {
+    (BpfProgType.BPF_PROG_TYPE_XDP, "linux"): XDP_LINUX,
+    (BpfProgType.BPF_PROG_TYPE_XDP, "windows"): XDP_WINDOWS,
+}
+_NATIVE_CONTEXTS: dict[int, CtxLayout] = {BpfProgType.BPF_PROG_TYPE_XDP: XDP_NATIVE}
 
 
 def _reached_poison(r1: int, r2: int, r3: int, r4: int, r5: int) -> int:

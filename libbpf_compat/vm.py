@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import errno
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,9 +217,12 @@ class Vm:
         """Run with r1 = address of ``mem`` and r2 = its length; return r0."""
         return self.run_repeat(mem, 1).retval
 
-    def run_repeat(self, mem: Buffer | None, repeat: int) -> RunResult:
+    def run_repeat(self, mem: Buffer | None, repeat: int, *,
+                   regions: Sequence[tuple[bytearray | memoryview, bool]] = ()) -> RunResult:
         """Run ``repeat`` times on the same memory, timed in C; stops at the
-        first error. The memory is shared by the runs (stores accumulate)."""
+        first error. The memory is shared by the runs (stores accumulate).
+        ``regions`` are (buffer, writable) pairs checked runs may also touch
+        during this call only (a hook's packet, say)."""
         if not 1 <= repeat < (1 << 32):
             raise LibbpfError(errno.EINVAL, f"repeat must be in 1..2**32-1, not {repeat}")
         prog = self._program()
@@ -234,13 +237,18 @@ class Vm:
             if self.budget <= 0:
                 raise LibbpfError(errno.EINVAL, f"budget must be positive, not {self.budget}")
             ex.budget = self.budget
-        regions = ffi.new("lbc_region[]", max(len(self._regions), 1))
-        for slot, (_, addr, size, writable) in zip(regions, self._regions, strict=False):
+        views = [ffi.from_buffer("uint8_t[]", buf, require_writable=writable)
+                 for buf, writable in regions]
+        spans = [(addr, size, writable) for _, addr, size, writable in self._regions]
+        spans += [(int(ffi.cast("uintptr_t", v)), len(v), w)
+                  for v, (_, w) in zip(views, regions, strict=True)]
+        c_regions = ffi.new("lbc_region[]", max(len(spans), 1))
+        for slot, (addr, size, writable) in zip(c_regions, spans, strict=False):
             slot.start = addr
             slot.size = size
             slot.writable = int(writable)
-        ex.regions = regions
-        ex.nregions = len(self._regions)
+        ex.regions = c_regions
+        ex.nregions = len(spans)
         total = ffi.new("uint64_t *")
         if mem is None:
             rc = lib.lbc_run_repeat(prog, ex, ffi.NULL, 0, repeat, total)
@@ -251,6 +259,8 @@ class Vm:
                 rc = lib.lbc_run_repeat(prog, ex, cmem, len(cmem), repeat, total)
             finally:  # drop the export now: a view left to the GC can crash CPython
                 ffi.release(cmem)
+        for v in views:
+            ffi.release(v)
         self.last_insn_count = int(ex.insn_count)
         if state.exception is not None:
             raise _error_from(ex.err) from state.exception
