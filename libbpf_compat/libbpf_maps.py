@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.mapstore import BytesLike, NativeMap, create_map, fd_table, map_by_id
 from libbpf_compat.mapstore import next_map_id as _next_map_id
+from libbpf_compat.pinning import bpf_map_unpin, bpf_obj_get, bpf_obj_pin
 from libbpf_compat.uapi import (
     BPF_ANY,
     BPF_EXIST,
@@ -116,7 +117,7 @@ def bpf_map_create(map_type: int, map_name: str | bytes | None, key_size: int,
         raise LibbpfError(errno.EINVAL, f"map '{name}': NUMA node {o.numa_node} does "
                                         f"not exist (only node 0)")
     m = create_map(map_type, name, key_size, value_size, max_entries, o.map_flags,
-                   map_extra=o.map_extra)
+                   map_extra=o.map_extra, inner_map=o.inner_map_fd or None)
     if o.btf_key_type_id or o.btf_value_type_id or o.btf_vmlinux_value_type_id:
         _btf_ids[m.id] = (o.btf_key_type_id, o.btf_value_type_id,
                           o.btf_vmlinux_value_type_id)
@@ -311,6 +312,6 @@ __all__ = [
     "bpf_map_get_next_id", "bpf_map_get_next_key", "bpf_map_info",
     "bpf_map_lookup_and_delete_batch", "bpf_map_lookup_and_delete_elem",
     "bpf_map_lookup_and_delete_elem_flags", "bpf_map_lookup_batch", "bpf_map_lookup_elem",
-    "bpf_map_lookup_elem_flags", "bpf_map_update_batch", "bpf_map_update_elem",
-    "bpf_obj_get_info_by_fd", "close",
+    "bpf_map_lookup_elem_flags", "bpf_map_unpin", "bpf_map_update_batch", "bpf_map_update_elem",
+    "bpf_obj_get", "bpf_obj_get_info_by_fd", "bpf_obj_pin", "close",
 ]

@@ -345,10 +345,13 @@ class NativeMap:
 
 
 def create_map(map_type: int, name: str, key_size: int, value_size: int, max_entries: int,
-               map_flags: int = 0, spin_lock_off: int = -1, map_extra: int = 0) -> NativeMap:
+               map_flags: int = 0, spin_lock_off: int = -1, map_extra: int = 0,
+               inner_map: NativeMap | int | None = None) -> NativeMap:
     """Create a map in the native store (Linux's BPF_MAP_CREATE checks and
     errno values). ``spin_lock_off`` is the offset of a ``struct
-    bpf_spin_lock`` in the value (from BTF), -1 when there is none."""
+    bpf_spin_lock`` in the value (from BTF), -1 when there is none.
+    ``inner_map`` (a map or its fd) is the inner map template of a map of
+    maps."""
     for field, v, bits in (("key_size", key_size, 32), ("value_size", value_size, 32),
                            ("max_entries", max_entries, 32), ("map_flags", map_flags, 32),
                            ("map_type", map_type, 32), ("map_extra", map_extra, 64)):
@@ -376,6 +379,10 @@ def create_map(map_type: int, name: str, key_size: int, value_size: int, max_ent
     ptr = ffi.gc(out[0], lib.lbc_map_free)
     # Linux may adjust max_entries (BPF_F_NO_COMMON_LRU rounds it to the CPU count)
     real_max = _real_max_entries(map_type, max_entries, map_flags)
+    if map_type in _REF_TYPES:  # values are fds: mapstore_fd.py
+        from libbpf_compat.mapstore_fd import ref_map
+        return ref_map(ptr, map_type, name, key_size, value_size, real_max, map_flags,
+                       inner_map)
     return NativeMap(ptr, map_type, name, key_size, value_size, real_max, map_flags,
                      spin_lock_off)
 
@@ -387,7 +394,16 @@ _SUPPORTED_TYPES = frozenset({BpfMapType.BPF_MAP_TYPE_HASH, BpfMapType.BPF_MAP_T
                               BpfMapType.BPF_MAP_TYPE_LRU_PERCPU_HASH,
                               BpfMapType.BPF_MAP_TYPE_QUEUE, BpfMapType.BPF_MAP_TYPE_STACK,
                               BpfMapType.BPF_MAP_TYPE_BLOOM_FILTER,
-                              BpfMapType.BPF_MAP_TYPE_RINGBUF})
+                              BpfMapType.BPF_MAP_TYPE_RINGBUF,
+                              BpfMapType.BPF_MAP_TYPE_LPM_TRIE,
+                              BpfMapType.BPF_MAP_TYPE_PROG_ARRAY,
+                              BpfMapType.BPF_MAP_TYPE_ARRAY_OF_MAPS,
+                              BpfMapType.BPF_MAP_TYPE_HASH_OF_MAPS,
+                              BpfMapType.BPF_MAP_TYPE_PERF_EVENT_ARRAY})
+_REF_TYPES = frozenset({BpfMapType.BPF_MAP_TYPE_PROG_ARRAY,
+                        BpfMapType.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+                        BpfMapType.BPF_MAP_TYPE_ARRAY_OF_MAPS,
+                        BpfMapType.BPF_MAP_TYPE_HASH_OF_MAPS})
 #: The map types the store implements (compat_matrix.md is generated from it).
 SUPPORTED_MAP_TYPES = _SUPPORTED_TYPES
 
@@ -448,7 +464,7 @@ class FdTable:
             while fd in self._objs:
                 fd += 1
             self._objs[fd] = obj
-            if type(obj) is NativeMap:
+            if isinstance(obj, NativeMap):
                 self.maps[fd] = obj
             return fd
 

@@ -65,6 +65,19 @@ int lbc_map_freeze(lbc_map *m);
 /* The address of the region (for diagnostics and pinning). */
 void *lbc_map_region(const lbc_map *m, uint64_t *size);
 
+/* Pinning (map_pin.c). lbc_map_pin gives the map's region the file name
+ * path: the first pin moves the region into a new file created at tmp_path
+ * (same directory, must not exist; removed again) and mapped shared over the
+ * region's addresses; later pins add names to that file. -EEXIST when path
+ * exists, -EOPNOTSUPP for map types that cannot be shared.
+ * lbc_map_open_pinned maps a pinned file shared and builds a handle on it
+ * (free it with lbc_map_free): -EINVAL for a file that is not a map region
+ * of this format version or whose header is inconsistent, -ENOENT, -EACCES.
+ * lbc_map_get_attr reads a handle's shape (for opened maps). */
+int lbc_map_pin(lbc_map *m, const char *path, const char *tmp_path);
+int lbc_map_open_pinned(const char *path, lbc_map **out);
+int lbc_map_get_attr(const lbc_map *m, lbc_map_attr *attr);
+
 /* Batch lookup (and delete when del != 0), Linux's BPF_MAP_LOOKUP_BATCH.
  * in_token NULL starts at the beginning; out_token receives the resume
  * token (lbc_map_batch_token_size bytes). *count is the room in keys/values
@@ -106,5 +119,53 @@ void lbc_ringbuf_discard(void *sample, uint64_t flags);
 int lbc_ringbuf_output(lbc_map *m, const void *data, uint64_t size, uint64_t flags);
 uint64_t lbc_ringbuf_query(lbc_map *m, uint64_t flags);
 int64_t lbc_ringbuf_consume(lbc_map *m, lbc_ringbuf_sample_fn cb, void *ctx, uint64_t limit);
+
+/* Maps whose values are references: PROG_ARRAY (map_prog_array.c),
+ * ARRAY_OF_MAPS and HASH_OF_MAPS (map_of_maps.c). User space writes file
+ * descriptors, which only the host can resolve, so an update from user
+ * space is: lbc_fd_map_update_check (Linux's checks made before the fd is
+ * looked at: -EPERM for a read-only or frozen map; for arrays -EINVAL
+ * unless flags is BPF_ANY, -E2BIG past the end), then the host resolves
+ * the fd (-EBADF, -EINVAL), then stores the reference with its id.
+ * (For HASH_OF_MAPS the check is access and BPF_F_LOCK only.)
+ * lbc_map_update_user on these maps is -EINVAL, and from a program
+ * -EOPNOTSUPP. User-space lookups give the id (u32); delete empties.
+ * PROG_ARRAY: the reference is an opaque 64-bit program handle of the host
+ * (for the VM, the lbc_prog *); lbc_prog_array_get returns it, 0 when the
+ * slot is empty or index out of range.
+ * Maps of maps: lbc_map_of_maps_set_inner records the inner map template
+ * at creation (-EINVAL for a map of maps as inner map); update stores an
+ * inner map after Linux's compatibility check (-EINVAL when it differs;
+ * for HASH_OF_MAPS flags as a hash update). A program's lookup in the outer
+ * map returns the inner lbc_map itself. The caller keeps referenced maps
+ * and programs alive. */
+int lbc_fd_map_update_check(lbc_map *m, const void *key, uint64_t flags);
+int lbc_prog_array_set(lbc_map *m, uint32_t index, uint64_t handle, uint32_t id);
+uint64_t lbc_prog_array_get(lbc_map *m, uint32_t index);
+int lbc_map_of_maps_set_inner(lbc_map *outer, const lbc_map *inner);
+int lbc_map_of_maps_update(lbc_map *outer, const void *key, lbc_map *inner, uint32_t id,
+                           uint64_t flags);
+
+/* PERF_EVENT_ARRAY (map_perf.c): an fd array of perf buffers, one per CPU
+ * slot, made by the consumer. ring_new: size a power of two >= 64 bytes
+ * (NULL otherwise or without memory), for CPU slot cpu. output: one
+ * PERF_RECORD_SAMPLE (Linux's layout), -ENOSPC when it does not fit (the
+ * loss is reported by a PERF_RECORD_LOST before the next sample), -E2BIG
+ * for a record over 64 KiB or the buffer. read (one consumer): 0 when
+ * empty, else 1 with *type PERF_RECORD_SAMPLE (9; raw data in out, its
+ * size in *value) or PERF_RECORD_LOST (2; the count in *value); -ENOSPC
+ * when out is too small. lbc_perf_event_output is bpf_perf_event_output:
+ * flags is an index or BPF_F_CURRENT_CPU (other bits -EINVAL), -E2BIG past
+ * the end, -ENOENT for an empty slot, -EOPNOTSUPP when the slot's buffer
+ * is another CPU slot's. */
+typedef struct lbc_perf_ring lbc_perf_ring;
+lbc_perf_ring *lbc_perf_ring_new(uint32_t size, uint32_t cpu);
+void lbc_perf_ring_free(lbc_perf_ring *r);
+int lbc_perf_ring_output(lbc_perf_ring *r, const void *data, uint64_t size);
+int lbc_perf_ring_read(lbc_perf_ring *r, void *out, uint32_t out_size, uint32_t *type,
+                       uint64_t *value);
+uint64_t lbc_perf_ring_pending(const lbc_perf_ring *r);
+int lbc_perf_event_array_set(lbc_map *m, uint32_t index, lbc_perf_ring *ring);
+int lbc_perf_event_output(lbc_map *m, uint64_t flags, const void *data, uint64_t size);
 
 #endif

@@ -23,6 +23,14 @@ static const lbc_map_ops *ops_for(uint32_t map_type)
         return &lbc_bloom_ops;
     case LBC_MAP_RINGBUF:
         return &lbc_ringbuf_ops;
+    case LBC_MAP_LPM_TRIE:
+        return &lbc_lpm_ops;
+    case LBC_MAP_PROG_ARRAY:
+    case LBC_MAP_ARRAY_OF_MAPS:
+    case LBC_MAP_PERF_EVENT_ARRAY:
+        return &lbc_fd_array_ops;
+    case LBC_MAP_HASH_OF_MAPS:
+        return &lbc_hash_of_maps_ops;
     default:
         return NULL;
     }
@@ -131,9 +139,16 @@ void lbc_map_free(lbc_map *m)
 {
     if (!m)
         return;
-    lbc_region_free(m->base, m->r->region_size);
+    if (m->region_file) /* pinned or opened from a pin (map_pin.c) */
+        lbc_region_file_unmap(m->base, m->region_file_size, m->region_file);
+    else
+        lbc_region_free(m->base, m->r->region_size);
     free(m);
 }
+
+const lbc_map_ops *lbc_map_ops_for(uint32_t map_type) { return ops_for(map_type); }
+
+int lbc_map_type_is_percpu(uint32_t map_type) { return is_percpu(map_type); }
 
 void *lbc_map_region(const lbc_map *m, uint64_t *size)
 {

@@ -547,7 +547,25 @@ static int hash_lookup_batch(lbc_map *m, const void *in_token, void *out_token, 
     return ret;
 }
 
+/* Pinning: a region another process made; its layout fields must be the
+ * ones hash_init would write. */
+static int hash_attach(lbc_map *m)
+{
+    lbc_region_hdr *r = m->r;
+    lbc_map_attr a = {m->map_type, m->key_size, m->value_size, m->max_entries, m->map_flags,
+                      m->spin_lock_off, 0};
+    uint64_t buckets_off = align64(sizeof(lbc_region_hdr));
+    uint64_t elems_off = buckets_off + align64((uint64_t)r->nbuckets * sizeof(bucket));
+    if (r->nbuckets != pow2_at_least(m->max_entries) || r->elem_size != elem_bytes(&a, m->ncpus) ||
+        r->buckets_off != buckets_off || r->elems_off != elems_off ||
+        r->lru_off != elems_off + align64((uint64_t)r->elem_size * m->max_entries))
+        return -EINVAL;
+    cache_layout(m);
+    return 0;
+}
+
 const lbc_map_ops lbc_hash_ops = {
+    .attach = hash_attach,
     .check = hash_check,
     .size = hash_size,
     .init = hash_init,

@@ -28,6 +28,11 @@
 #define LBC_MAP_QUEUE 22u
 #define LBC_MAP_STACK 23u
 #define LBC_MAP_BLOOM_FILTER 30u
+#define LBC_MAP_PROG_ARRAY 3u
+#define LBC_MAP_PERF_EVENT_ARRAY 4u
+#define LBC_MAP_LPM_TRIE 11u
+#define LBC_MAP_ARRAY_OF_MAPS 12u
+#define LBC_MAP_HASH_OF_MAPS 13u
 
 #define LBC_ANY 0u
 #define LBC_NOEXIST 1u
@@ -94,6 +99,12 @@ struct lbc_map {
     int lru, percpu_lru;
     uint32_t bucket_mask, elem_size, key_stride, seed;
     uint64_t buckets_off, elems_off;
+    /* pinning (map_pin.c): the platform handle of the file backing the
+     * region, plus one; 0 while the region is process memory; and the
+     * region's size when it was mapped (the header is shared: not trusted
+     * for unmapping) */
+    intptr_t region_file;
+    uint64_t region_file_size;
 };
 
 struct lbc_map_ops {
@@ -113,6 +124,12 @@ struct lbc_map_ops {
     int (*lookup_batch)(lbc_map *m, const void *in_token, void *out_token, void *keys,
                         void *values, uint32_t *count, uint64_t elem_flags, int del);
     uint32_t batch_token_size; /* 0: the key is the token (generic batch) */
+    /* Pinning: build the process-local handle state (the fields cached from
+     * the region) for a region another process made, checking the family's
+     * layout fields; -EINVAL when they are inconsistent. Families whose
+     * handle caches nothing beyond the common fields may leave it NULL and
+     * be listed in map_pin.c; others cannot be pinned until they set it. */
+    int (*attach)(lbc_map *m);
 };
 
 extern const lbc_map_ops lbc_array_ops;
@@ -120,6 +137,23 @@ extern const lbc_map_ops lbc_hash_ops;
 extern const lbc_map_ops lbc_ringbuf_ops;
 extern const lbc_map_ops lbc_queue_stack_ops;
 extern const lbc_map_ops lbc_bloom_ops;
+extern const lbc_map_ops lbc_lpm_ops;
+extern const lbc_map_ops lbc_fd_array_ops;
+extern const lbc_map_ops lbc_hash_of_maps_ops;
+
+/* Maps of references (map_prog_array.c, map_of_maps.c): the slots' lock
+ * and, for maps of maps, the inner map template. */
+typedef struct lbc_fd_map_ctrl {
+    uint32_t lock;
+    uint32_t has_inner;
+    uint32_t inner_type, inner_key_size, inner_value_size, inner_max_entries, inner_flags;
+    uint32_t pad;
+} lbc_fd_map_ctrl;
+lbc_fd_map_ctrl *lbc_fd_array_ctrl(const lbc_map *m);
+/* Put ref/id in an fd array's slot (ref 0 empties it): -E2BIG past the end. */
+int lbc_fd_array_store(lbc_map *m, uint32_t index, uint64_t ref, uint32_t id);
+/* The reference in an fd array's slot, 0 when empty or past the end. */
+uint64_t lbc_fd_array_ref(const lbc_map *m, uint32_t index);
 
 /* Hash family internals shared by map_hash.c and map_lru.c. */
 typedef struct lbc_hash_elem {
@@ -164,8 +198,24 @@ void lbc_lru_touch(lbc_map *m, lbc_hash_elem *e);
 /* Region memory (map_memory.c). */
 int lbc_region_alloc(uint64_t size, void **out);
 void lbc_region_free(void *p, uint64_t size);
+/* File-backed regions (map_memory.c, the platform half of pinning). Handles
+ * are the platform's file handle plus one (never 0).
+ * to_file: create tmp_path (must not exist), copy the region into it and map
+ * the file shared over the region's own addresses, so pointers into the map
+ * stay valid. link: give the file another name (from: an existing name of it,
+ * or NULL to name it through the handle). open: map an existing file shared
+ * (the whole file; *size its length). unmap: the counterpart of open and
+ * to_file. unlink: remove a name. */
+int lbc_region_to_file(void *p, uint64_t size, const char *tmp_path, intptr_t *file);
+int lbc_region_file_link(intptr_t file, const char *from, const char *to);
+int lbc_region_file_open(const char *path, void **out, uint64_t *size, intptr_t *file);
+void lbc_region_file_unmap(void *p, uint64_t size, intptr_t file);
+int lbc_region_file_unlink(const char *path);
 
 /* Shared helpers (map_core.c). */
+/* The operations of a map type (NULL when unknown) and whether it is per-CPU. */
+const lbc_map_ops *lbc_map_ops_for(uint32_t map_type);
+int lbc_map_type_is_percpu(uint32_t map_type);
 static inline uint32_t lbc_round8(uint32_t n) { return (n + 7u) & ~7u; }
 /* Copy a value, leaving a spin lock field in dst untouched. */
 void lbc_copy_value(const lbc_map *m, void *dst, const void *src);

@@ -21,7 +21,9 @@ SOURCES = ["native/vm_decode.c", "native/vm_exec.c", "native/lbc_platform.c",
            "maps/map_core.c", "maps/map_memory.c", "maps/map_cpu.c", "maps/map_array.c",
            "maps/map_hash.c", "maps/map_lru.c", "maps/map_ringbuf.c", "native/helpers_ringbuf.c",
            "native/helpers_maps.c", "maps/map_queue.c",
-           "maps/map_bloom.c"]
+           "maps/map_bloom.c", "maps/map_lpm.c", "maps/map_pin.c",
+           "maps/map_prog_array.c", "maps/map_of_maps.c", "native/helpers_tailcall.c",
+           "maps/map_perf.c", "native/helpers_perf.c"]
 
 # Callbacks into Python (helpers written in Python).
 PYTHON_CALLBACKS = """

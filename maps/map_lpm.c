@@ -1,0 +1,513 @@
+/* LPM_TRIE: longest-prefix-match maps with Linux's layout and behaviour.
+ *
+ * The key is struct bpf_lpm_trie_key: a u32 prefixlen followed by
+ * key_size - 4 data bytes, compared bit by bit from the most significant
+ * bit of data[0] (network order). The trie is Linux's: a binary tree in
+ * which each node holds a prefix, its children extend it with a 0 or a 1
+ * bit, and "intermediate" nodes (no value) exist only where two branches
+ * split, so each of them has exactly two children.
+ *
+ * Layout after the region header: a control block (lock/sequence word,
+ * root link, entry count, free list, bump index), then a pool of
+ * 2 * max_entries nodes (max_entries prefixes plus at most max_entries - 1
+ * intermediate nodes). Links are node indexes + 1, 0 = none.
+ *
+ * Writers (update, delete) take the map's lock, whose word is also a
+ * sequence count (odd while held). Lookups take no lock: they walk at most
+ * max_prefixlen + 1 nodes and walk again if the sequence moved meanwhile;
+ * user-space copies are made inside that validated walk. Nothing in the
+ * region is a pointer, so a pinned trie is shared by processes; a torn
+ * read of a corrupted region stays inside it (links and prefix lengths are
+ * bounded before use). */
+#include "map_internal.h"
+
+#define LPM_FLAGS (LBC_F_NO_PREALLOC | LBC_F_NUMA_NODE | LBC_F_ACCESS_MASK)
+#define LPM_DATA_MIN 1u
+#define LPM_DATA_MAX 256u
+#define LPM_NODE_IM 1u /* intermediate: no value, not a key of the map */
+
+typedef struct lpm_ctrl {
+    uint32_t seq;       /* lock (odd = held) and sequence count */
+    uint32_t root;
+    uint32_t n_entries; /* prefixes stored (intermediate nodes not counted) */
+    uint32_t free_head; /* free nodes, linked through child[0] */
+    uint32_t bump;      /* nodes never used start here */
+    uint32_t data_size;
+    uint32_t max_prefixlen;
+    uint32_t node_size;
+} lpm_ctrl;
+
+typedef struct lpm_node {
+    uint32_t child[2];
+    uint32_t prefixlen;
+    uint32_t flags;
+    /* data (data_size rounded up to 8), then the value */
+} lpm_node;
+
+static uint64_t ctrl_off(void) { return (sizeof(lbc_region_hdr) + 63u) & ~(uint64_t)63u; }
+static uint64_t nodes_off(void) { return ctrl_off() + 64u; }
+
+static inline lpm_ctrl *ctrl(const lbc_map *m) { return (lpm_ctrl *)(void *)(m->base + ctrl_off()); }
+
+static uint64_t node_bytes(uint32_t key_size, uint32_t value_size)
+{
+    return sizeof(lpm_node) + lbc_round8(key_size - 4u) + (uint64_t)lbc_round8(value_size);
+}
+
+static inline lpm_node *node_at(const lbc_map *m, uint32_t link)
+{
+    return (lpm_node *)(void *)(m->base + nodes_off() +
+                                (uint64_t)(link - 1u) * ctrl(m)->node_size);
+}
+static inline unsigned char *node_data(lpm_node *n) { return (unsigned char *)(n + 1); }
+static inline unsigned char *node_value(const lbc_map *m, lpm_node *n)
+{
+    return node_data(n) + lbc_round8(m->key_size - 4u);
+}
+static inline uint32_t node_link(const lbc_map *m, const lpm_node *n)
+{
+    uint64_t off = (uint64_t)((const unsigned char *)n - m->base) - nodes_off();
+    return (uint32_t)(off / ctrl(m)->node_size) + 1u;
+}
+
+static int lpm_check(const lbc_map_attr *a)
+{
+    if (a->max_entries == 0 || !(a->map_flags & LBC_F_NO_PREALLOC) ||
+        (a->map_flags & ~LPM_FLAGS) || a->key_size < 4u + LPM_DATA_MIN ||
+        a->key_size > 4u + LPM_DATA_MAX || a->value_size == 0 ||
+        a->value_size > LBC_MAX_VALUE_SIZE - LPM_DATA_MAX - 24u)
+        return -EINVAL;
+    return 0;
+}
+
+static int lpm_size(const lbc_map_attr *a, uint32_t ncpus, uint64_t *size)
+{
+    (void)ncpus;
+    uint64_t nodes = 2u * (uint64_t)a->max_entries;
+    uint64_t nb = node_bytes(a->key_size, a->value_size);
+    if (nodes > (UINT64_MAX / 4 - nodes_off()) / nb)
+        return -ENOMEM;
+    *size = nodes_off() + nodes * nb;
+    return 0;
+}
+
+static void lpm_init(lbc_map *m)
+{
+    lpm_ctrl *c = ctrl(m);
+    c->data_size = m->key_size - 4u;
+    c->max_prefixlen = c->data_size * 8u;
+    c->node_size = (uint32_t)node_bytes(m->key_size, m->value_size);
+}
+
+/* ---- bits ---- */
+
+static inline uint32_t key_prefixlen(const void *key)
+{
+    uint32_t p;
+    memcpy(&p, key, 4);
+    return p;
+}
+static inline const unsigned char *key_data(const void *key)
+{
+    return (const unsigned char *)key + 4;
+}
+
+static inline int extract_bit(const unsigned char *data, uint32_t index)
+{
+    return (data[index / 8u] >> (7u - index % 8u)) & 1;
+}
+
+/* Leading bits node and key share, at most the shorter of their prefixes. */
+static uint32_t prefix_match_len(lpm_node *n, uint32_t np, const unsigned char *data,
+                                 uint32_t prefixlen)
+{
+    uint32_t limit = np < prefixlen ? np : prefixlen;
+    const unsigned char *nd = node_data(n);
+    uint32_t bits = 0;
+    for (uint32_t i = 0; bits < limit; i++) {
+        unsigned diff = (unsigned)(nd[i] ^ data[i]);
+        if (diff) {
+            uint32_t lead = 0;
+            while (!(diff & 0x80u)) {
+                diff <<= 1;
+                lead++;
+            }
+            bits += lead;
+            break;
+        }
+        bits += 8u;
+    }
+    return bits < limit ? bits : limit;
+}
+
+static inline uint32_t prefix_match(lpm_node *n, const unsigned char *data, uint32_t prefixlen)
+{
+    return prefix_match_len(n, n->prefixlen, data, prefixlen);
+}
+
+/* ---- the lock and the node pool ---- */
+
+static void lpm_lock(lpm_ctrl *c)
+{
+    for (;;) {
+        uint32_t s = lbc_aload_u32(&c->seq);
+        if (!(s & 1u) && lbc_cas_u32(&c->seq, s, s + 1u))
+            return;
+        lbc_cpu_relax();
+    }
+}
+static void lpm_unlock(lpm_ctrl *c) { lbc_astore_u32(&c->seq, c->seq + 1u); }
+
+/* Caller holds the lock; the pool always has room (see the layout). */
+static lpm_node *node_alloc(lbc_map *m)
+{
+    lpm_ctrl *c = ctrl(m);
+    uint32_t link = c->free_head;
+    if (link) {
+        c->free_head = node_at(m, link)->child[0];
+    } else {
+        if (c->bump >= 2u * (uint64_t)m->max_entries)
+            return NULL;
+        link = ++c->bump;
+    }
+    lpm_node *n = node_at(m, link);
+    lbc_astore_u32(&n->child[0], 0);
+    lbc_astore_u32(&n->child[1], 0);
+    n->flags = 0;
+    return n;
+}
+
+static void node_free(lbc_map *m, lpm_node *n)
+{
+    lpm_ctrl *c = ctrl(m);
+    lbc_astore_u32(&n->child[1], 0);
+    lbc_astore_u32(&n->child[0], c->free_head);
+    c->free_head = node_link(m, n);
+}
+
+static void fill_node(lbc_map *m, lpm_node *n, const void *key, const void *value)
+{
+    n->prefixlen = key_prefixlen(key);
+    memcpy(node_data(n), key_data(key), ctrl(m)->data_size);
+    memcpy(node_value(m, n), value, m->value_size);
+}
+
+/* ---- lookup ---- */
+
+/* The longest stored prefix matching key (only prefixes no longer than
+ * the key's prefixlen take part), or NULL (also for a prefixlen above
+ * the maximum, as Linux). No lock: see lpm_lookup_*. */
+static lpm_node *find_longest(lbc_map *m, const void *key)
+{
+    lpm_ctrl *c = ctrl(m);
+    const unsigned char *data = key_data(key);
+    uint32_t plen = key_prefixlen(key);
+    lpm_node *found = NULL;
+    if (plen > c->max_prefixlen)
+        return NULL;
+    uint32_t link = lbc_aload_u32(&c->root);
+    for (uint32_t steps = 0; link && steps <= c->max_prefixlen; steps++) {
+        if (link > 2u * (uint64_t)m->max_entries)
+            break; /* a torn read during a concurrent write: retried */
+        lpm_node *n = node_at(m, link);
+        uint32_t np = lbc_aload_u32(&n->prefixlen);
+        if (np > c->max_prefixlen)
+            break;
+        uint32_t match = prefix_match_len(n, np, data, plen);
+        if (match == c->max_prefixlen) {
+            if (!(lbc_aload_u32(&n->flags) & LPM_NODE_IM))
+                found = n;
+            break;
+        }
+        if (match < np)
+            break;
+        if (!(lbc_aload_u32(&n->flags) & LPM_NODE_IM))
+            found = n;
+        link = lbc_aload_u32(&n->child[extract_bit(data, np)]);
+    }
+    return found;
+}
+
+static void *lpm_lookup(lbc_map *m, const void *key)
+{
+    lpm_ctrl *c = ctrl(m);
+    for (;;) {
+        uint32_t s = lbc_aload_u32(&c->seq);
+        if (s & 1u) {
+            lbc_cpu_relax();
+            continue;
+        }
+        lpm_node *n = find_longest(m, key);
+        lbc_fence_acquire();
+        if (lbc_aload_u32(&c->seq) == s)
+            return n ? node_value(m, n) : NULL;
+    }
+}
+
+static int lpm_lookup_copy(lbc_map *m, const void *key, void *value, uint64_t flags)
+{
+    (void)flags;
+    lpm_ctrl *c = ctrl(m);
+    for (;;) {
+        uint32_t s = lbc_aload_u32(&c->seq);
+        if (s & 1u) {
+            lbc_cpu_relax();
+            continue;
+        }
+        lpm_node *n = find_longest(m, key);
+        if (n)
+            memcpy(value, node_value(m, n), m->value_size);
+        lbc_fence_acquire();
+        if (lbc_aload_u32(&c->seq) == s)
+            return n ? 0 : -ENOENT;
+    }
+}
+
+/* ---- update and delete (under the lock) ---- */
+
+/* Linux's trie_check_add_elem: may a new prefix be added? */
+static int check_add(lpm_ctrl *c, uint64_t flags, uint32_t max_entries)
+{
+    if (flags == LBC_EXIST)
+        return -ENOENT;
+    if (c->n_entries == max_entries)
+        return -ENOSPC;
+    c->n_entries++;
+    return 0;
+}
+
+static int update_locked(lbc_map *m, const void *key, const void *value, uint64_t flags)
+{
+    lpm_ctrl *c = ctrl(m);
+    const unsigned char *data = key_data(key);
+    uint32_t plen = key_prefixlen(key);
+    uint32_t *slot = &c->root;
+    lpm_node *n = NULL;
+    uint32_t match = 0;
+    while (*slot) {
+        n = node_at(m, *slot);
+        match = prefix_match(n, data, plen);
+        if (n->prefixlen != match || n->prefixlen == plen)
+            break;
+        slot = &n->child[extract_bit(data, n->prefixlen)];
+        n = NULL;
+    }
+    int err;
+    if (!n) { /* an empty slot: the new prefix goes there */
+        err = check_add(c, flags, m->max_entries);
+        if (err)
+            return err;
+        lpm_node *nn = node_alloc(m);
+        fill_node(m, nn, key, value);
+        lbc_astore_u32(slot, node_link(m, nn));
+        return 0;
+    }
+    if (n->prefixlen == match) { /* the same prefix: replace in place */
+        if (!(n->flags & LPM_NODE_IM)) {
+            if (flags == LBC_NOEXIST)
+                return -EEXIST;
+        } else {
+            err = check_add(c, flags, m->max_entries);
+            if (err)
+                return err;
+        }
+        fill_node(m, n, key, value);
+        n->flags = 0;
+        return 0;
+    }
+    err = check_add(c, flags, m->max_entries);
+    if (err)
+        return err;
+    lpm_node *nn = node_alloc(m);
+    fill_node(m, nn, key, value);
+    if (match == plen) { /* the new prefix is an ancestor of n */
+        nn->child[extract_bit(node_data(n), match)] = node_link(m, n);
+        lbc_astore_u32(slot, node_link(m, nn));
+        return 0;
+    }
+    /* the two part after match bits: an intermediate node joins them */
+    lpm_node *im = node_alloc(m);
+    im->prefixlen = match;
+    im->flags = LPM_NODE_IM;
+    memcpy(node_data(im), node_data(n), c->data_size);
+    memset(node_value(m, im), 0, m->value_size);
+    int bit = extract_bit(data, match);
+    im->child[bit] = node_link(m, nn);
+    im->child[!bit] = node_link(m, n);
+    lbc_astore_u32(slot, node_link(m, im));
+    return 0;
+}
+
+static int lpm_update(lbc_map *m, const void *key, const void *value, uint64_t flags,
+                      int all_slots)
+{
+    (void)all_slots;
+    lpm_ctrl *c = ctrl(m);
+    if (flags > LBC_EXIST)
+        return -EINVAL;
+    if (key_prefixlen(key) > c->max_prefixlen)
+        return -EINVAL;
+    lpm_lock(c);
+    int err = update_locked(m, key, value, flags);
+    lpm_unlock(c);
+    return err;
+}
+
+static int delete_locked(lbc_map *m, const void *key)
+{
+    lpm_ctrl *c = ctrl(m);
+    const unsigned char *data = key_data(key);
+    uint32_t plen = key_prefixlen(key);
+    uint32_t *trim = &c->root, *trim2 = trim;
+    lpm_node *n = NULL, *parent = NULL;
+    uint32_t match = 0;
+    while (*trim) {
+        n = node_at(m, *trim);
+        match = prefix_match(n, data, plen);
+        if (n->prefixlen != match || n->prefixlen == plen)
+            break;
+        parent = n;
+        trim2 = trim;
+        trim = &n->child[extract_bit(data, n->prefixlen)];
+        n = NULL;
+    }
+    if (!n || n->prefixlen != plen || n->prefixlen != match || (n->flags & LPM_NODE_IM))
+        return -ENOENT;
+    c->n_entries--;
+    if (n->child[0] && n->child[1]) { /* keep it as an intermediate node */
+        n->flags |= LPM_NODE_IM;
+        return 0;
+    }
+    if (parent && (parent->flags & LPM_NODE_IM) && !n->child[0] && !n->child[1]) {
+        /* the intermediate parent goes too; its other child moves up */
+        uint32_t other = parent->child[0] == node_link(m, n) ? parent->child[1]
+                                                             : parent->child[0];
+        lbc_astore_u32(trim2, other);
+        node_free(m, parent);
+        node_free(m, n);
+        return 0;
+    }
+    lbc_astore_u32(trim, n->child[0] ? n->child[0] : n->child[1]);
+    node_free(m, n);
+    return 0;
+}
+
+static int lpm_delete(lbc_map *m, const void *key)
+{
+    lpm_ctrl *c = ctrl(m);
+    if (key_prefixlen(key) > c->max_prefixlen)
+        return -EINVAL;
+    lpm_lock(c);
+    int err = delete_locked(m, key);
+    lpm_unlock(c);
+    return err;
+}
+
+/* ---- get_next_key: Linux's post-order walk ---- */
+
+static lpm_node *leftmost(lbc_map *m, uint32_t link)
+{
+    lpm_node *next = NULL;
+    while (link) {
+        lpm_node *n = node_at(m, link);
+        if (n->flags & LPM_NODE_IM) {
+            link = n->child[0];
+        } else {
+            next = n;
+            link = n->child[0] ? n->child[0] : n->child[1];
+        }
+    }
+    return next;
+}
+
+static int next_locked(lbc_map *m, const void *key, void *next)
+{
+    lpm_ctrl *c = ctrl(m);
+    lpm_node *found = NULL;
+    if (!c->root)
+        return -ENOENT;
+    uint32_t search_root = c->root;
+    if (key && key_prefixlen(key) <= c->max_prefixlen) {
+        const unsigned char *data = key_data(key);
+        uint32_t plen = key_prefixlen(key);
+        uint32_t stack[LPM_DATA_MAX * 8u + 1u];
+        int sp = -1;
+        uint32_t link = c->root, match = 0;
+        lpm_node *n = NULL;
+        while (link) {
+            n = node_at(m, link);
+            stack[++sp] = link;
+            match = prefix_match(n, data, plen);
+            if (n->prefixlen != match || n->prefixlen == plen)
+                break;
+            link = n->child[extract_bit(data, n->prefixlen)];
+            n = NULL;
+        }
+        if (n && n->prefixlen == match && !(n->flags & LPM_NODE_IM)) {
+            /* the exact key: the next node in post-order */
+            uint32_t cur = stack[sp];
+            search_root = 0;
+            while (sp > 0) {
+                lpm_node *parent = node_at(m, stack[sp - 1]);
+                if (parent->child[0] == cur && parent->child[1]) {
+                    search_root = parent->child[1];
+                    break;
+                }
+                if (!(parent->flags & LPM_NODE_IM)) {
+                    found = parent;
+                    break;
+                }
+                cur = stack[sp - 1];
+                sp--;
+            }
+            if (!found && !search_root)
+                return -ENOENT;
+        }
+    }
+    if (!found)
+        found = leftmost(m, search_root);
+    if (!found)
+        return -ENOENT;
+    uint32_t p = found->prefixlen;
+    memcpy(next, &p, 4);
+    memcpy((unsigned char *)next + 4, node_data(found), c->data_size);
+    return 0;
+}
+
+static int lpm_get_next_key(lbc_map *m, const void *key, void *next)
+{
+    lpm_ctrl *c = ctrl(m);
+    lpm_lock(c);
+    int err = next_locked(m, key, next);
+    lpm_unlock(c);
+    return err;
+}
+
+/* Pinning: a region made by another process. The handle caches nothing,
+ * but every link and size in the control block must fit this region. */
+static int lpm_attach(lbc_map *m)
+{
+    lpm_ctrl *c = ctrl(m);
+    uint64_t nodes = 2u * (uint64_t)m->max_entries;
+    if (c->data_size != m->key_size - 4u || c->max_prefixlen != c->data_size * 8u ||
+        c->node_size != node_bytes(m->key_size, m->value_size) ||
+        nodes_off() + nodes * c->node_size > m->r->region_size || c->bump > nodes ||
+        c->root > nodes || c->free_head > nodes || c->n_entries > m->max_entries)
+        return -EINVAL;
+    return 0;
+}
+
+const lbc_map_ops lbc_lpm_ops = {
+    .check = lpm_check,
+    .size = lpm_size,
+    .init = lpm_init,
+    .lookup = lpm_lookup,
+    .update = lpm_update,
+    .delete_elem = lpm_delete,
+    .get_next_key = lpm_get_next_key,
+    .lookup_copy = lpm_lookup_copy,
+    .lookup_and_delete = NULL,
+    .lookup_batch = NULL, /* the generic batch, driven by get_next_key */
+    .batch_token_size = 0,
+    .attach = lpm_attach,
+};
