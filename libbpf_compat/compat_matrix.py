@@ -15,13 +15,15 @@ import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
-from libbpf_compat import isa
+from libbpf_compat import isa, libbpf
 from libbpf_compat.abi import windows
 from libbpf_compat.helpers.c_decls import C_DECLS
 from libbpf_compat.helpers.ids import HELPER_IDS
 from libbpf_compat.helpers.native import C_HELPER_NAMES
 from libbpf_compat.isa import forms as fm
 from libbpf_compat.mapstore import SUPPORTED_MAP_TYPES
+from libbpf_compat.sections import SECTION_DEFS, libbpf_bpf_prog_type_str
+from libbpf_compat.test_run import TEST_RUN_PROG_TYPES
 from libbpf_compat.uapi import BpfMapType
 from libbpf_compat.vm import Vm, VmError
 
@@ -110,6 +112,18 @@ MAP_TYPE_NOTES = {
     BpfMapType.BPF_MAP_TYPE_RINGBUF: "no record wraps the ring end (a discarded filler "
                                      "record precedes it); consumers poll",
     BpfMapType.BPF_MAP_TYPE_HASH: "iteration order differs (other hash function)",
+    BpfMapType.BPF_MAP_TYPE_PERF_EVENT_ARRAY: "samples come from programs only (no hardware "
+                                              "perf events); consumers poll; not pinnable",
+    BpfMapType.BPF_MAP_TYPE_PROG_ARRAY: "a failed tail call returns -ENOENT/-E2BIG (Linux "
+                                        "leaves r0 undefined); not pinnable",
+    BpfMapType.BPF_MAP_TYPE_ARRAY_OF_MAPS: "not pinnable; replaced inner maps live until the "
+                                           "outer map is freed",
+    BpfMapType.BPF_MAP_TYPE_HASH_OF_MAPS: "not pinnable; replaced inner maps live until the "
+                                          "outer map is freed",
+    BpfMapType.BPF_MAP_TYPE_LPM_TRIE: "its node pool is preallocated, so a huge max_entries "
+                                      "fails with ENOMEM",
+    BpfMapType.BPF_MAP_TYPE_PERCPU_ARRAY: "pinned per-CPU maps: CPU slots are per process",
+    BpfMapType.BPF_MAP_TYPE_PERCPU_HASH: "pinned per-CPU maps: CPU slots are per process",
 }
 
 
@@ -129,12 +143,79 @@ def _map_type_rows() -> Iterable[str]:
         yield f"| {map_type.name} | {int(map_type)} | {'-' if win is None else win} | {status} |"
 
 
+#: libbpf API names eBPF for Windows exports (shared/reference/ABI.md).
+WINDOWS_LIBBPF_API = (  # noqa: SIM905 - a word list reads best
+    "bpf_map_create bpf_map_lookup_elem bpf_map_update_elem bpf_map_delete_elem "
+    "bpf_map_lookup_and_delete_elem bpf_map_get_next_key bpf_map_lookup_batch "
+    "bpf_map_update_batch bpf_map_delete_batch bpf_map_lookup_and_delete_batch "
+    "bpf_map_get_fd_by_id bpf_map_get_next_id bpf_prog_get_fd_by_id bpf_prog_get_next_id "
+    "bpf_link_get_fd_by_id bpf_link_get_next_id bpf_obj_get bpf_obj_pin bpf_obj_get_info_by_fd "
+    "bpf_prog_load bpf_prog_attach bpf_prog_detach bpf_prog_detach2 bpf_link_detach "
+    "bpf_prog_bind_map bpf_prog_test_run_opts bpf_xdp_attach bpf_xdp_detach bpf_xdp_query_id "
+    "bpf_object__open bpf_object__open_file bpf_object__open_mem bpf_object__load "
+    "bpf_object__close bpf_object__name bpf_object__next_map bpf_object__next_program "
+    "bpf_object__find_map_by_name bpf_object__find_map_fd_by_name "
+    "bpf_object__find_program_by_name bpf_object__pin bpf_object__pin_maps "
+    "bpf_object__unpin_maps bpf_object__pin_programs bpf_object__unpin_programs "
+    "bpf_program__attach bpf_program__attach_xdp bpf_program__autoload "
+    "bpf_program__set_autoload bpf_program__fd bpf_program__flags bpf_program__set_flags "
+    "bpf_program__expected_attach_type bpf_program__set_expected_attach_type "
+    "bpf_program__type bpf_program__set_type bpf_program__insn_cnt bpf_program__log_buf "
+    "bpf_program__name bpf_program__section_name bpf_program__pin bpf_program__unpin "
+    "bpf_map__fd bpf_map__is_pinned bpf_map__key_size bpf_map__value_size "
+    "bpf_map__max_entries bpf_map__name bpf_map__type bpf_map__pin bpf_map__unpin "
+    "bpf_link__destroy bpf_link__disconnect bpf_link__fd bpf_link__open bpf_link__pin "
+    "bpf_link__unpin libbpf_attach_type_by_name libbpf_prog_type_by_name "
+    "libbpf_bpf_attach_type_str libbpf_bpf_link_type_str libbpf_bpf_map_type_str "
+    "libbpf_bpf_prog_type_str libbpf_get_error libbpf_num_possible_cpus libbpf_strerror "
+    "ring_buffer__new ring_buffer__add ring_buffer__poll ring_buffer__consume "
+    "ring_buffer__free perf_buffer__new perf_buffer__poll perf_buffer__consume "
+    "perf_buffer__consume_buffer perf_buffer__buffer_cnt perf_buffer__free"
+).split()
+
+#: Linux libbpf names real tools use that eBPF for Windows lacks (ABI.md).
+LINUX_LIBBPF_API = (  # noqa: SIM905 - a word list reads best
+    "bpf_program__attach_cgroup bpf_link_create bpf_map__set_max_entries "
+    "bpf_map__set_value_size bpf_map__set_inner_map_fd bpf_map__set_pin_path "
+    "bpf_map__lookup_elem bpf_map__update_elem bpf_map__delete_elem bpf_map__get_next_key "
+    "bpf_program__attach_tracepoint bpf_program__attach_kprobe bpf_program__attach_uprobe "
+    "libbpf_set_print"
+).split()
+
+
+def _api_rows() -> Iterable[str]:
+    implemented = set(libbpf.__all__)
+    names = sorted(set(WINDOWS_LIBBPF_API) | set(LINUX_LIBBPF_API)
+                   | {n for n in implemented if not n[0].isupper()})
+    windows = set(WINDOWS_LIBBPF_API)
+    for name in names:
+        status = "implemented" if name in implemented else "missing"
+        yield f"| {name} | yes | {'yes' if name in windows else 'no'} | {status} |"
+
+
+def _prog_type_rows() -> Iterable[str]:
+    sections: dict[int, list[str]] = {}
+    for d in SECTION_DEFS:
+        sections.setdefault(d.prog_type, []).append(d.pattern)
+    windows_number = {internal: number for number, internal in windows.PROG_TYPES.items()}
+    for prog_type, patterns in sorted(sections.items()):
+        name = libbpf_bpf_prog_type_str(prog_type) or str(prog_type)
+        linux = "-" if prog_type >= windows.WINDOWS_ONLY_BASE else str(prog_type)
+        win = windows_number.get(prog_type)
+        if prog_type in TEST_RUN_PROG_TYPES:
+            status = "partly supported: loads and runs through bpf_prog_test_run_opts; no hook"
+        else:
+            status = "partly supported: loads (maps, globals, CO-RE); no hook or test_run"
+        shown = ", ".join(f"`{p}`" for p in patterns[:4]) + (" …" if len(patterns) > 4 else "")
+        yield f"| {name} | {linux} | {'-' if win is None else win} | {shown} | {status} |"
+
+
 PLANNED = [
-    ("libbpf API functions", "the object API (bpf_object__*, bpf_program__*, bpf_map__*) "
-     "arrives with the object-loader issue, the fd-based map API with the map-store issue, "
-     "links, test_run and ring/perf buffers with the runtime issue"),
-    ("program types and hooks", "none yet: the runtime issue adds XDP, bind, sock_addr, "
+    ("hooks (attaching programs, links)", "the runtime issue adds XDP, bind, sock_addr, "
      "sock_ops, process and the Linux counterparts"),
+    ("verifier", "programs run bounds-checked until the verifier issue lands"),
+    ("pinning from the object layer", "bpf_obj_pin/bpf_obj_get and libbpf_compat.pinning work; "
+     "bpf_map__pin/__unpin, LIBBPF_PIN_BY_NAME and pin_root_path are not wired to objects yet"),
 ]
 
 
@@ -167,6 +248,26 @@ def render() -> str:
         "| helper | Linux ID | Windows ID | status |",
         "|---|---|---|---|",
         *_helper_rows(),
+        "",
+        "## libbpf API",
+        "",
+        "Every libbpf function eBPF for Windows exports, the Linux-only ones tools commonly "
+        "use, and every libbpf-named function this project provides "
+        "(`libbpf_compat.libbpf` re-exports them all).",
+        "",
+        "| function | Linux libbpf | eBPF for Windows | status |",
+        "|---|---|---|---|",
+        *_api_rows(),
+        "",
+        "## Program types",
+        "",
+        "Program types the object loader knows by section name (libbpf's table and the "
+        "eBPF-for-Windows names), with each platform's number. XDP programs of either ABI "
+        "have their context accesses rewritten to the native XDP context.",
+        "",
+        "| program type | Linux | Windows | sections | status |",
+        "|---|---|---|---|---|",
+        *_prog_type_rows(),
         "",
         "## Map types",
         "",

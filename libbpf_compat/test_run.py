@@ -24,6 +24,9 @@ from libbpf_compat.object import Program
 from libbpf_compat.uapi import BpfProgType
 from libbpf_compat.vm import RunResult
 
+#: The program types bpf_prog_test_run_opts runs today.
+TEST_RUN_PROG_TYPES = frozenset({BpfProgType.BPF_PROG_TYPE_XDP, BpfProgType.BPF_PROG_TYPE_SYSCALL})
+
 XDP_PACKET_HEADROOM = 256
 ETH_HLEN = 14
 _NATIVE_XDP = struct.Struct("<QQQIII4x")
