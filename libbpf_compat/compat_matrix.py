@@ -214,8 +214,6 @@ PLANNED = [
     ("hooks (attaching programs, links)", "the runtime issue adds XDP, bind, sock_addr, "
      "sock_ops, process and the Linux counterparts"),
     ("verifier", "programs run bounds-checked until the verifier issue lands"),
-    ("pinning from the object layer", "bpf_obj_pin/bpf_obj_get and libbpf_compat.pinning work; "
-     "bpf_map__pin/__unpin, LIBBPF_PIN_BY_NAME and pin_root_path are not wired to objects yet"),
 ]
 
 

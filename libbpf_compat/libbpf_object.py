@@ -66,6 +66,22 @@ def bpf_object__find_map_fd_by_name(obj: BpfObject, name: str) -> int:
     return obj.find_map_fd_by_name(name)
 
 
+def bpf_object__pin_maps(obj: BpfObject, path: str | None) -> None:
+    """Pin every map at ``<path>/<map name>`` (path None: the maps that have
+    a pin path, at it); ENOENT before load; an error unpins what was pinned."""
+    if obj is None:
+        raise LibbpfError(errno.ENOENT, "bpf_object__pin_maps: obj is NULL")
+    obj.pin_maps(path)
+
+
+def bpf_object__unpin_maps(obj: BpfObject, path: str | None) -> None:
+    """Unpin every map from ``<path>/<map name>`` (path None: the maps that
+    have a pin path, from it)."""
+    if obj is None:
+        raise LibbpfError(errno.ENOENT, "bpf_object__unpin_maps: obj is NULL")
+    obj.unpin_maps(path)
+
+
 def bpf_object__close(obj: BpfObject | None) -> None:
     if obj is not None:
         obj.close()
@@ -199,6 +215,22 @@ def bpf_map__pin_path(map_: ObjectMap) -> str | None:
     return map_.pin_path
 
 
+def bpf_map__pin(map_: ObjectMap, path: str | None) -> None:
+    """Pin the created map at ``path`` (None: at its pin path)."""
+    _need(map_, "bpf_map__pin: map")
+    map_.pin(path)
+
+
+def bpf_map__unpin(map_: ObjectMap, path: str | None = None) -> None:
+    """Remove the map's pin (at its pin path, else at ``path``)."""
+    _need(map_, "bpf_map__unpin: map")
+    map_.unpin(path)
+
+
+def bpf_map__is_pinned(map_: ObjectMap) -> bool:
+    return map_.pinned
+
+
 def bpf_map__is_internal(map_: ObjectMap) -> bool:
     return map_.is_internal
 
@@ -255,18 +287,21 @@ __all__ = [
     "bpf_map__get_next_key",
     "bpf_map__initial_value",
     "bpf_map__is_internal",
+    "bpf_map__is_pinned",
     "bpf_map__key_size",
     "bpf_map__lookup_and_delete_elem",
     "bpf_map__lookup_elem",
     "bpf_map__map_flags",
     "bpf_map__max_entries",
     "bpf_map__name",
+    "bpf_map__pin",
     "bpf_map__pin_path",
     "bpf_map__set_initial_value",
     "bpf_map__set_max_entries",
     "bpf_map__set_pin_path",
     "bpf_map__set_value_size",
     "bpf_map__type",
+    "bpf_map__unpin",
     "bpf_map__update_elem",
     "bpf_map__value_size",
     "bpf_object__close",
@@ -280,6 +315,8 @@ __all__ = [
     "bpf_object__open",
     "bpf_object__open_file",
     "bpf_object__open_mem",
+    "bpf_object__pin_maps",
+    "bpf_object__unpin_maps",
     "bpf_object_open_opts",
     "bpf_program__autoload",
     "bpf_program__expected_attach_type",

@@ -56,6 +56,7 @@ _ERRNO_TEXT = {
 
 
 _new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
+_views_lock = threading.Lock()
 
 
 def split_records(buf: bytes, size: int) -> list[bytes]:
@@ -81,6 +82,9 @@ def _to_bytes(obj: BytesLike) -> bytes:
 
 class NativeMap:
     """One map of the native store. Create with ``create_map``."""
+
+    #: writable ``mmap`` views alive (freeze is EBUSY meanwhile)
+    _writable_views = 0
 
     def __init__(self, ptr: Any, map_type: int, name: str, key_size: int, value_size: int,
                  max_entries: int, map_flags: int, spin_lock_off: int = -1) -> None:
@@ -241,6 +245,11 @@ class NativeMap:
             k = self.get_next_key(k)
 
     def freeze(self) -> None:
+        """BPF_MAP_FREEZE: EBUSY when already frozen or while a writable
+        ``mmap`` view of the map is alive (as Linux's writable mappings)."""
+        if self._writable_views:
+            raise LibbpfError(errno.EBUSY, f"map '{self.name}': freeze: a writable mmap view "
+                                           f"of the map is in use")
         rc = lib.lbc_map_freeze(self._ptr)
         if rc:
             raise self.error(rc, "freeze")
@@ -323,6 +332,43 @@ class NativeMap:
         size = ffi.new("uint64_t *")
         addr = lib.lbc_map_region(self._ptr, size)
         return int(ffi.cast("uintptr_t", addr)), int(size[0])
+
+    def mmap(self, writable: bool = True) -> memoryview:
+        """The value area of a ``BPF_F_MMAPABLE`` ARRAY as Linux's ``mmap`` of
+        the map shows it: ``max_entries`` values, each rounded up to 8 bytes.
+        Writes through the view are the map's values (lookups and programs
+        see them, and the view sees theirs); the view keeps the map alive,
+        and while a writable one lives the map cannot be frozen (EBUSY).
+        EINVAL for any other map; a writable view of a frozen map is EPERM,
+        of a ``BPF_F_RDONLY_PROG`` map EACCES (ask for ``writable=False``)."""
+        out = ffi.new("void **")
+        size = ffi.new("uint64_t *")
+        rc = lib.lbc_map_mmap_area(self._ptr, int(writable), out, size)
+        if rc == -errno.EINVAL:
+            raise LibbpfError(errno.EINVAL, f"map '{self.name}': mmap: only ARRAY maps "
+                                            f"created with BPF_F_MMAPABLE can be mapped")
+        if rc == -errno.EPERM:
+            raise LibbpfError(errno.EPERM, f"map '{self.name}': mmap: the map is frozen: "
+                                           f"only a read-only view is possible")
+        if rc == -errno.EACCES:
+            raise LibbpfError(errno.EACCES, f"map '{self.name}': mmap: the map is read-only "
+                                            f"for programs (BPF_F_RDONLY_PROG): only a "
+                                            f"read-only view is possible")
+        if rc:
+            raise self.error(rc, "mmap")
+
+        def release(_area: Any, _map: NativeMap = self) -> None:
+            """Destructor of the area's pointer, which holds the map until then."""
+            if writable:
+                with _views_lock:
+                    _map._writable_views -= 1
+
+        if writable:
+            with _views_lock:
+                self._writable_views += 1
+        area = ffi.gc(ffi.cast("char *", out[0]), release)
+        view = memoryview(ffi.buffer(area, int(size[0])))
+        return view if writable else view.toreadonly()
 
     @property
     def native_address(self) -> int:

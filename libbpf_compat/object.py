@@ -18,6 +18,7 @@ load created.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
@@ -41,7 +42,9 @@ from libbpf_compat.errors import LibbpfError
 from libbpf_compat.isa import SLOT_SIZE, Instruction, decode
 from libbpf_compat.loader import LoadState, load_object
 from libbpf_compat.mapstore import BytesLike, NativeMap
+from libbpf_compat.pinning import pin_map, pin_path_for, unpin_path
 from libbpf_compat.sections import section_def
+from libbpf_compat.uapi import BPF_F_RDONLY_PROG
 from libbpf_compat.vm import Vm
 
 _T = TypeVar("_T")
@@ -195,14 +198,18 @@ class ObjectMap(_Owned):
         self.fd = -1
         #: the map in the native store (None until the object is loaded)
         self.native: NativeMap | None = None
+        #: pinned at ``pin_path`` (libbpf's ``map->pinned``)
+        self.pinned = False
 
     def __repr__(self) -> str:
         return f"<ObjectMap {self.name!r} type {self.type}>"
 
-    def attach_native(self, native: NativeMap, fd: int) -> None:
-        """Called by the loader: the created map and its fd."""
+    def attach_native(self, native: NativeMap, fd: int, pinned: bool = False) -> None:
+        """Called by the loader: the created (or reused) map, its fd and
+        whether it is pinned at ``pin_path``."""
         self.native = native
         self.fd = fd
+        self.pinned = pinned
 
     def detach(self) -> None:
         self.native = None
@@ -214,6 +221,18 @@ class ObjectMap(_Owned):
             raise LibbpfError(errno.ENOENT, f"map {self.name!r} is not created: load "
                                             f"object {self.owner.name!r} first")
         return self.fd
+
+    def mmap(self) -> memoryview:
+        """The loaded map's memory-mapped value area (``NativeMap.mmap``), as
+        libbpf maps ``BPF_F_MMAPABLE`` maps such as ``.bss`` and ``.data``
+        after load: writable, read-only for ``BPF_F_RDONLY_PROG`` maps
+        (``.rodata``). ENOENT before load, EINVAL for a map that is not an
+        mmapable array."""
+        native = self.native
+        if native is None:
+            raise LibbpfError(errno.ENOENT, f"map {self.name!r} is not created: load "
+                                            f"object {self.owner.name!r} first")
+        return native.mmap(writable=not native.map_flags & BPF_F_RDONLY_PROG)
 
     # Element operations (libbpf's bpf_map__*_elem: sizes checked as libbpf does).
     def _created(self, key_sz: int, value_sz: int | None) -> NativeMap:
@@ -357,6 +376,51 @@ class ObjectMap(_Owned):
         self._check_not_loaded(f"set the pin path of map {self.name!r}")
         self.definition.pin_path = path
 
+    # Pinning (libbpf's bpf_map__pin / __unpin).
+    def pin(self, path: str | None = None) -> None:
+        """Pin the created map at ``path``, or at its pin path when None.
+        EINVAL before load, without any path, or with a path other than the
+        map's pin path; a map already pinned at its pin path is left as it is
+        (EEXIST when it is pinned and ``path`` is given without a pin path)."""
+        native = self.native
+        if native is None:
+            raise LibbpfError(errno.EINVAL, f"map {self.name!r}: can't pin a map that is not "
+                                            f"created (load object {self.owner.name!r} first)")
+        current = self.definition.pin_path
+        if current is not None:
+            if path is not None and path != current:
+                raise LibbpfError(errno.EINVAL, f"map {self.name!r} already has pin path "
+                                                f"{current!r}, different from {path!r}")
+            if self.pinned:
+                return
+        elif path is None:
+            raise LibbpfError(errno.EINVAL, f"map {self.name!r}: no path to pin it at")
+        elif self.pinned:
+            raise LibbpfError(errno.EEXIST, f"map {self.name!r} is already pinned")
+        else:
+            self.definition.pin_path = current = path
+        try:
+            pin_map(native, current)
+        except LibbpfError as exc:
+            raise LibbpfError(exc.errno or errno.EINVAL, f"map {self.name!r}: failed to pin "
+                                                         f"at {current!r}: {exc.strerror}") from exc
+        self.pinned = True
+
+    def unpin(self, path: str | None = None) -> None:
+        """Remove the pin at the map's pin path (``path``, when given, must be
+        the same), or at ``path`` for a map without one. EINVAL without any
+        path or for a different one, ENOENT when nothing is pinned there."""
+        current = self.definition.pin_path
+        if current is not None:
+            if path is not None and path != current:
+                raise LibbpfError(errno.EINVAL, f"map {self.name!r}: pin path {current!r} "
+                                                f"is not {path!r}")
+            path = current
+        elif path is None:
+            raise LibbpfError(errno.EINVAL, f"map {self.name!r}: no path to unpin it from")
+        unpin_path(path)
+        self.pinned = False
+
 
 class BpfObject:
     """An opened BPF object file (not loaded: ``loaded`` stays False until a loader runs)."""
@@ -454,6 +518,39 @@ class BpfObject:
             raise LibbpfError(errno.EINVAL, f"object {self.name!r} is already loaded")
         self._load_state = load_object(self)
         self.loaded = True
+
+    def pin_maps(self, path: str | None = None) -> None:
+        """libbpf's bpf_object__pin_maps: pin every map at ``<path>/<map name>``,
+        or (path None) each map that has a pin path at it. ENOENT before load;
+        on an error the maps pinned so far are unpinned again."""
+        if not self.loaded:
+            raise LibbpfError(errno.ENOENT, f"object {self.name!r} is not loaded: load it "
+                                            "first")
+        done: list[ObjectMap] = []
+        try:
+            for map_ in self.maps:
+                if path is not None:
+                    map_.pin(pin_path_for(map_.name, path))
+                elif map_.definition.pin_path is not None:
+                    map_.pin()
+                else:
+                    continue
+                done.append(map_)
+        except LibbpfError:
+            for map_ in reversed(done):
+                with contextlib.suppress(LibbpfError):
+                    map_.unpin()
+            raise
+
+    def unpin_maps(self, path: str | None = None) -> None:
+        """libbpf's bpf_object__unpin_maps: unpin every map from
+        ``<path>/<map name>``, or (path None) each map with a pin path from it;
+        stops at the first error."""
+        for map_ in self.maps:
+            if path is not None:
+                map_.unpin(pin_path_for(map_.name, path))
+            elif map_.definition.pin_path is not None:
+                map_.unpin()
 
     def find_map_fd_by_name(self, name: str) -> int:
         """The fd of map ``name``: ENOENT when there is no such map or it is not created."""

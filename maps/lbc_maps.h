@@ -65,6 +65,12 @@ int lbc_map_freeze(lbc_map *m);
 /* The address of the region (for diagnostics and pinning). */
 void *lbc_map_region(const lbc_map *m, uint64_t *size);
 
+/* The value area of a BPF_F_MMAPABLE ARRAY (map_array.c), what Linux's mmap
+ * of the map shows: max_entries values, each rounded up to 8 bytes. -EINVAL
+ * for other maps; writable: -EPERM when frozen, -EACCES for
+ * BPF_F_RDONLY_PROG maps. The area lives as long as the map. */
+int lbc_map_mmap_area(lbc_map *m, int writable, void **out, uint64_t *size);
+
 /* Pinning (map_pin.c). lbc_map_pin gives the map's region the file name
  * path: the first pin moves the region into a new file created at tmp_path
  * (same directory, must not exist; removed again) and mapped shared over the

@@ -121,6 +121,25 @@ static int array_lookup_copy(lbc_map *m, const void *key, void *value, uint64_t 
     return 0;
 }
 
+/* Linux's mmap of a BPF_F_MMAPABLE array: the value area, max_entries values
+ * each rounded up to 8 bytes. -EINVAL for any other map; for a writable
+ * mapping -EPERM when the map is frozen and -EACCES when programs may only
+ * read it (BPF_F_RDONLY_PROG), as bpf_map_mmap. */
+int lbc_map_mmap_area(lbc_map *m, int writable, void **out, uint64_t *size)
+{
+    *out = NULL;
+    *size = 0;
+    if (m->map_type != LBC_MAP_ARRAY || !(m->map_flags & LBC_F_MMAPABLE))
+        return -EINVAL;
+    if (writable && lbc_aload_u32(&m->r->frozen))
+        return -EPERM;
+    if (writable && (m->map_flags & LBC_F_RDONLY_PROG))
+        return -EACCES;
+    *out = elem(m, 0);
+    *size = (uint64_t)m->value_stride * m->max_entries;
+    return 0;
+}
+
 const lbc_map_ops lbc_array_ops = {
     .check = array_check,
     .size = array_size,
