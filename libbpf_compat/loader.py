@@ -13,9 +13,10 @@ same order, minus the verifier (which plugs in at :func:`_build_vm`):
    ``BPF_F_RDONLY_PROG``) are frozen; every map gets an fd;
 3. programs (those with autoload on): CO-RE relocations from ``.BTF.ext``
    are applied against the target BTF -- the ``btf_custom_path`` open option
-   when given, else the object's own BTF (the default target of the issue,
-   the BTF of this project's hook context types, comes with the hook
-   runtime); every pseudo ``lddw`` becomes a plain 64-bit immediate (a map
+   when given, else the BTF of this project's hook context types (so a
+   relocation against a type no hook provides is poisoned, and fails only if
+   it runs, as libbpf does against a kernel without that type); every
+   pseudo ``lddw`` becomes a plain 64-bit immediate (a map
    reference the map's native address, global data the address of the value
    plus the offset, a ``.kconfig`` value its address in the ``.kconfig``
    map, an unresolved weak ``.ksyms`` variable 0, a function address the
@@ -35,8 +36,15 @@ same order, minus the verifier (which plugs in at :func:`_build_vm`):
 Any error undoes everything: the fds are closed, the maps freed, and the
 object stays unloaded.
 
-Not done yet: pinning (``pin_path`` is kept but maps are neither pinned nor
-reused), filling prog arrays and map-in-maps from ``.values`` (the store has
+Pinning (libbpf's ``bpf_object__reuse_map`` and auto-pinning): a map with
+a ``pin_path`` (``LIBBPF_PIN_BY_NAME`` gives ``<pin_root_path>/<map name>``
+at open, ``bpf_map__set_pin_path`` sets one) reuses the map already pinned
+there when its shape matches -- no new map, no initial value written -- and
+fails the load with EINVAL naming the map when it does not; otherwise the
+map is created and, once everything else succeeded, pinned there. A load
+that fails pins nothing (pins it made are removed again).
+
+Not done yet: filling prog arrays and map-in-maps from ``.values`` (the store has
 neither map family: ENOTSUP naming the map), write protection of
 ``BPF_F_RDONLY_PROG`` maps against programs (the verifier's job), and the
 hooks' context rewriting and return code translation.
@@ -44,6 +52,7 @@ hooks' context rewriting and return code translation.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import struct
 from collections.abc import Iterator
@@ -59,10 +68,17 @@ from libbpf_compat.elf.log import pr_debug, pr_warn
 from libbpf_compat.elf.relocations import RelocKind
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.helpers.native import register_c_helpers
-from libbpf_compat.hooks.contexts import XDP_LINUX, XDP_NATIVE, XDP_WINDOWS, CtxLayout
+from libbpf_compat.hooks.contexts import (
+    XDP_LINUX,
+    XDP_NATIVE,
+    XDP_WINDOWS,
+    CtxLayout,
+    context_types_btf,
+)
 from libbpf_compat.isa import SLOT_SIZE
 from libbpf_compat.isa import opcodes as op
 from libbpf_compat.mapstore import NativeMap, create_map, fd_table
+from libbpf_compat.pinning import open_pinned_if_compatible, pin_map, unpin_path
 from libbpf_compat.uapi import BPF_F_RDONLY_PROG, BpfMapType, BpfProgType
 from libbpf_compat.vm import Vm
 
@@ -107,6 +123,8 @@ class LoadState:
 
     maps: list[NativeMap] = field(default_factory=list)
     fds: list[int] = field(default_factory=list)
+    #: by object map index: whether the map is pinned (reused or pinned by the load)
+    pinned: list[bool] = field(default_factory=list)
 
     def release(self) -> None:
         """Close every fd the load installed (the maps go with the last reference)."""
@@ -125,8 +143,12 @@ def load_object(obj: BpfObject, provided_ksyms: tuple[str, ...] = ()) -> LoadSta
         obj.check_externs(provided_ksyms)
         target = _target_btf(obj)
         ext = _btf_ext(obj)
+        reused: list[bool] = []
         for map_ in obj.maps:
-            native = _create_map(obj, map_)
+            native = _reuse_pinned(obj, map_)
+            reused.append(native is not None)
+            if native is None:
+                native = _create_map(obj, map_)
             state.maps.append(native)
             state.fds.append(fd_table.install(native))
         loaded: list[tuple[Program, ProgramVm]] = []
@@ -136,13 +158,15 @@ def load_object(obj: BpfObject, provided_ksyms: tuple[str, ...] = ()) -> LoadSta
                 used = {r.map_index for r in prog.relocations if r.map_index >= 0}
                 loaded.append((prog, _build_vm(prog, code,
                                                tuple(state.maps[i] for i in sorted(used)))))
+        state.pinned = _pin_created(obj, state.maps, reused)
     except BaseException as exc:
         state.release()
         if isinstance(exc, LibbpfError):
             pr_warn(f"load: object {obj.name!r}: {exc}")
         raise
-    for map_, native, fd in zip(obj.maps, state.maps, state.fds, strict=True):
-        map_.attach_native(native, fd)
+    for map_, native, fd, pinned in zip(obj.maps, state.maps, state.fds, state.pinned,
+                                        strict=True):
+        map_.attach_native(native, fd, pinned)
     for prog, vm in loaded:
         fd = fd_table.install(prog)
         state.fds.append(fd)
@@ -161,7 +185,7 @@ def _target_btf(obj: BpfObject) -> Btf | None:
             raise LibbpfError(exc.errno or errno.EINVAL,
                               f"object {obj.name!r}: btf_custom_path {path!r}: "
                               f"{exc.strerror}") from exc
-    return obj.btf
+    return context_types_btf()
 
 
 def _btf_ext(obj: BpfObject) -> BtfExt | None:
@@ -201,6 +225,49 @@ def _create_map(obj: BpfObject, map_: ObjectMap) -> NativeMap:
             raise LibbpfError(exc.errno or errno.EINVAL,
                               f"{where}: initial value: {exc.strerror}") from exc
     return native
+
+
+def _reuse_pinned(obj: BpfObject, map_: ObjectMap) -> NativeMap | None:
+    """libbpf's bpf_object__reuse_map: the compatible map pinned at the map's
+    pin path, None when there is no pin path or nothing is pinned there."""
+    d = map_.definition
+    if d.pin_path is None:
+        return None
+    map_type = d.type if d.internal else internal_map_type(obj.abi, d.type)
+    try:
+        found = open_pinned_if_compatible(d.pin_path, map_type, d.key_size, d.value_size,
+                                          d.max_entries, d.map_flags, d.map_extra)
+    except LibbpfError as exc:
+        raise LibbpfError(exc.errno or errno.EINVAL,
+                          f"object {obj.name!r}: map {map_.name!r}: {exc.strerror}") from exc
+    if found is not None:
+        pr_debug(f"load: map {map_.name!r}: reused pinned map at {d.pin_path!r}")
+    return found
+
+
+def _pin_created(obj: BpfObject, maps: list[NativeMap], reused: list[bool]) -> list[bool]:
+    """Pin each created map that has a pin path (the last step of a load:
+    an error unpins what this step pinned). Returns, by map index, whether
+    the map is pinned."""
+    done: list[str] = []
+    try:
+        for map_, native, was_reused in zip(obj.maps, maps, reused, strict=True):
+            path = map_.definition.pin_path
+            if path is not None and not was_reused:
+                try:
+                    pin_map(native, path)
+                except LibbpfError as exc:
+                    raise LibbpfError(exc.errno or errno.EINVAL,
+                                      f"object {obj.name!r}: map {map_.name!r}: "
+                                      f"{exc.strerror}") from exc
+                done.append(path)
+                pr_debug(f"load: map {map_.name!r}: pinned at {path!r}")
+    except BaseException:
+        for path in done:
+            with contextlib.suppress(LibbpfError):
+                unpin_path(path)
+        raise
+    return [m.definition.pin_path is not None for m in obj.maps]
 
 
 # -- programs -----------------------------------------------------------------

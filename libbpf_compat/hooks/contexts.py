@@ -6,6 +6,19 @@ Linux kernel rewrites ``struct xdp_md`` loads into pointer loads)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from libbpf_compat.btf import Btf
+
+#: Raw BTF of the internal ABI's hook context types (context_types.c).
+CONTEXT_TYPES_BTF = Path(__file__).with_name("context_types.btf")
+
+
+@cache
+def context_types_btf() -> Btf:
+    """The BTF of the hook context types: the default CO-RE target."""
+    return Btf.from_file(CONTEXT_TYPES_BTF)
 
 
 @dataclass(frozen=True)
