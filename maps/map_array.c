@@ -41,16 +41,10 @@ static inline unsigned char *elem(const lbc_map *m, uint32_t idx)
     return m->base + values_off() + (uint64_t)idx * m->value_stride * m->ncpus;
 }
 
-static inline uint32_t key_index(const void *key)
-{
-    uint32_t idx;
-    memcpy(&idx, key, 4);
-    return idx;
-}
 
 static void *array_lookup(lbc_map *m, const void *key)
 {
-    uint32_t idx = key_index(key);
+    uint32_t idx = lbc_array_index(key);
     if (LBC_UNLIKELY(idx >= m->max_entries))
         return NULL;
     unsigned char *v = elem(m, idx);
@@ -62,7 +56,7 @@ static int array_update(lbc_map *m, const void *key, const void *value, uint64_t
 {
     if ((flags & ~(uint64_t)LBC_F_LOCK) > LBC_EXIST)
         return -EINVAL;
-    uint32_t idx = key_index(key);
+    uint32_t idx = lbc_array_index(key);
     if (idx >= m->max_entries)
         return -E2BIG;
     if (flags & LBC_NOEXIST)
@@ -90,11 +84,11 @@ static int array_delete(lbc_map *m, const void *key)
     return -EINVAL;
 }
 
-static int array_get_next_key(lbc_map *m, const void *key, void *next)
+int lbc_array_get_next_key(lbc_map *m, const void *key, void *next)
 {
     uint32_t n = 0;
     if (key) {
-        uint32_t idx = key_index(key);
+        uint32_t idx = lbc_array_index(key);
         if (idx < m->max_entries) {
             if (idx == m->max_entries - 1)
                 return -ENOENT;
@@ -107,7 +101,7 @@ static int array_get_next_key(lbc_map *m, const void *key, void *next)
 
 static int array_lookup_copy(lbc_map *m, const void *key, void *value, uint64_t flags)
 {
-    uint32_t idx = key_index(key);
+    uint32_t idx = lbc_array_index(key);
     if (idx >= m->max_entries)
         return -ENOENT;
     unsigned char *v = elem(m, idx);
@@ -147,7 +141,7 @@ const lbc_map_ops lbc_array_ops = {
     .lookup = array_lookup,
     .update = array_update,
     .delete_elem = array_delete,
-    .get_next_key = array_get_next_key,
+    .get_next_key = lbc_array_get_next_key,
     .lookup_copy = array_lookup_copy,
     .lookup_and_delete = NULL,
     .lookup_batch = NULL, /* the generic batch, driven by get_next_key */

@@ -212,6 +212,17 @@ int lbc_region_file_open(const char *path, void **out, uint64_t *size, intptr_t 
 void lbc_region_file_unmap(void *p, uint64_t size, intptr_t file);
 int lbc_region_file_unlink(const char *path);
 
+/* Array-shaped families (map_array.c, map_prog_array.c): the u32 index a
+ * key holds, and Linux's array key order (a missing or out-of-range key
+ * starts at index 0; the last index ends with -ENOENT). */
+static inline uint32_t lbc_array_index(const void *key)
+{
+    uint32_t idx;
+    memcpy(&idx, key, 4);
+    return idx;
+}
+int lbc_array_get_next_key(lbc_map *m, const void *key, void *next);
+
 /* Shared helpers (map_core.c). */
 /* The operations of a map type (NULL when unknown) and whether it is per-CPU. */
 const lbc_map_ops *lbc_map_ops_for(uint32_t map_type);

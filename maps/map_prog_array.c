@@ -60,16 +60,10 @@ static int fd_array_size(const lbc_map_attr *a, uint32_t ncpus, uint64_t *size)
 
 static void fd_array_init(lbc_map *m) { (void)m; }
 
-static inline uint32_t key_index(const void *key)
-{
-    uint32_t idx;
-    memcpy(&idx, key, 4);
-    return idx;
-}
 
 static void *fd_array_lookup(lbc_map *m, const void *key)
 {
-    uint32_t idx = key_index(key);
+    uint32_t idx = lbc_array_index(key);
     if (m->map_type != LBC_MAP_ARRAY_OF_MAPS || idx >= m->max_entries)
         return NULL;
     return (void *)(uintptr_t)lbc_aload_u64(&slot_at(m, idx)->ref);
@@ -97,31 +91,16 @@ static int exchange(lbc_map *m, uint32_t idx, uint64_t ref, uint32_t id)
 
 static int fd_array_delete(lbc_map *m, const void *key)
 {
-    uint32_t idx = key_index(key);
+    uint32_t idx = lbc_array_index(key);
     if (idx >= m->max_entries)
         return -E2BIG;
     return exchange(m, idx, 0, 0) ? 0 : -ENOENT;
 }
 
-static int fd_array_get_next_key(lbc_map *m, const void *key, void *next)
-{
-    uint32_t n = 0;
-    if (key) {
-        uint32_t idx = key_index(key);
-        if (idx < m->max_entries) {
-            if (idx == m->max_entries - 1)
-                return -ENOENT;
-            n = idx + 1;
-        }
-    }
-    memcpy(next, &n, 4);
-    return 0;
-}
-
 static int fd_array_lookup_copy(lbc_map *m, const void *key, void *value, uint64_t flags)
 {
     (void)flags;
-    uint32_t idx = key_index(key);
+    uint32_t idx = lbc_array_index(key);
     if (m->map_type == LBC_MAP_PERF_EVENT_ARRAY)
         return -ENOTSUPP;
     if (idx >= m->max_entries)
@@ -150,7 +129,7 @@ static int fd_array_lookup_batch(lbc_map *m, const void *in_token, void *out_tok
     if (have_prev)
         memcpy(&prev, in_token, 4);
     while (cp < max) {
-        err = fd_array_get_next_key(m, have_prev ? &prev : NULL, &cur);
+        err = lbc_array_get_next_key(m, have_prev ? &prev : NULL, &cur);
         if (err)
             break;
         err = fd_array_lookup_copy(m, &cur, (unsigned char *)values + (size_t)cp * 4u,
@@ -175,7 +154,7 @@ const lbc_map_ops lbc_fd_array_ops = {
     .lookup = fd_array_lookup,
     .update = fd_array_update,
     .delete_elem = fd_array_delete,
-    .get_next_key = fd_array_get_next_key,
+    .get_next_key = lbc_array_get_next_key,
     .lookup_copy = fd_array_lookup_copy,
     .lookup_and_delete = NULL,
     .lookup_batch = fd_array_lookup_batch,
