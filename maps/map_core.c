@@ -68,6 +68,23 @@ static int check_common(const lbc_map_attr *attr)
     return 0;
 }
 
+void lbc_map_init_handle(lbc_map *m, unsigned char *base, const lbc_map_ops *ops)
+{
+    lbc_region_hdr *r = (lbc_region_hdr *)(void *)base;
+    m->base = base;
+    m->r = r;
+    m->ops = ops;
+    m->map_type = r->map_type;
+    m->key_size = r->key_size;
+    m->value_size = r->value_size;
+    m->max_entries = r->max_entries;
+    m->map_flags = r->map_flags;
+    m->value_stride = lbc_round8(r->value_size);
+    m->ncpus = r->ncpus;
+    m->spin_lock_off = r->spin_lock_off;
+    m->percpu = is_percpu(r->map_type);
+}
+
 int lbc_map_create(const lbc_map_attr *attr, lbc_map **out)
 {
     if (!attr || !out)
@@ -118,18 +135,7 @@ int lbc_map_create(const lbc_map_attr *attr, lbc_map **out)
     r->ncpus = ncpus;
     r->map_extra = attr->map_extra;
     r->region_size = size;
-    m->base = base;
-    m->r = r;
-    m->ops = ops;
-    m->map_type = attr->map_type;
-    m->key_size = attr->key_size;
-    m->value_size = attr->value_size;
-    m->max_entries = attr->max_entries;
-    m->map_flags = attr->map_flags;
-    m->value_stride = lbc_round8(attr->value_size);
-    m->ncpus = ncpus;
-    m->spin_lock_off = attr->spin_lock_off;
-    m->percpu = is_percpu(attr->map_type);
+    lbc_map_init_handle(m, base, ops);
     ops->init(m);
     *out = m;
     return 0;

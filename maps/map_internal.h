@@ -224,6 +224,8 @@ static inline uint32_t lbc_array_index(const void *key)
 int lbc_array_get_next_key(lbc_map *m, const void *key, void *next);
 
 /* Shared helpers (map_core.c). */
+/* Fill a process-local handle from the region header at base. */
+void lbc_map_init_handle(lbc_map *m, unsigned char *base, const lbc_map_ops *ops);
 /* The operations of a map type (NULL when unknown) and whether it is per-CPU. */
 const lbc_map_ops *lbc_map_ops_for(uint32_t map_type);
 int lbc_map_type_is_percpu(uint32_t map_type);

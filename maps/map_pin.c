@@ -102,18 +102,7 @@ int lbc_map_open_pinned(const char *path, lbc_map **out)
             err = -ENOMEM;
     }
     if (!err) {
-        m->base = p;
-        m->r = r;
-        m->ops = ops;
-        m->map_type = r->map_type;
-        m->key_size = r->key_size;
-        m->value_size = r->value_size;
-        m->max_entries = r->max_entries;
-        m->map_flags = r->map_flags;
-        m->value_stride = lbc_round8(r->value_size);
-        m->ncpus = r->ncpus;
-        m->spin_lock_off = r->spin_lock_off;
-        m->percpu = lbc_map_type_is_percpu(r->map_type);
+        lbc_map_init_handle(m, p, ops);
         m->region_file = f;
         m->region_file_size = size;
         if (ops->attach)
