@@ -44,10 +44,12 @@ fails the load with EINVAL naming the map when it does not; otherwise the
 map is created and, once everything else succeeded, pinned there. A load
 that fails pins nothing (pins it made are removed again).
 
-Not done yet: filling prog arrays and map-in-maps from ``.values`` (the store has
-neither map family: ENOTSUP naming the map), write protection of
-``BPF_F_RDONLY_PROG`` maps against programs (the verifier's job), and the
-hooks' context rewriting and return code translation.
+Maps of maps get their inner template from the BTF ``__array`` definition
+or the legacy ``inner_map_idx``; ``.values`` slots are filled after the
+programs are built (programs into prog arrays, maps into maps of maps).
+
+Not done yet: write protection of ``BPF_F_RDONLY_PROG`` maps against
+programs (the verifier's job) and return code translation at the hooks.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from libbpf_compat._native import ffi
 from libbpf_compat.abi import internal_helper, internal_map_type
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.abi.ctx_rewrite import rewrite_context_accesses
@@ -88,9 +91,6 @@ if TYPE_CHECKING:
 _SLOT = struct.Struct("<BBhi")
 _U32 = struct.Struct("<I")
 _ARRAY_KEY = bytes(4)
-_NESTING_TYPES = frozenset({BpfMapType.BPF_MAP_TYPE_PROG_ARRAY,
-                            BpfMapType.BPF_MAP_TYPE_ARRAY_OF_MAPS,
-                            BpfMapType.BPF_MAP_TYPE_HASH_OF_MAPS})
 _WINDOWS_PROG_TYPE = {internal: number for number, internal in windows_abi.PROG_TYPES.items()}
 
 
@@ -106,10 +106,17 @@ class ProgramVm(Vm):
     def __init__(self, code: bytes, maps: tuple[NativeMap, ...]) -> None:
         super().__init__(code, bounds_check=True)
         self.maps = maps
+        self.prog_id = 0
         for m in maps:
             address, size = m.region()
             self.add_raw_region(address, size, writable=not m.map_flags & BPF_F_RDONLY_PROG,
                                 keepalive=m)
+
+
+    @property
+    def prog_handle(self) -> int:
+        """The native program a prog array slot holds (for tail calls)."""
+        return int(ffi.cast("uintptr_t", self._program()))
 
 
 class ReachedPoison(LibbpfError):
@@ -143,14 +150,22 @@ def load_object(obj: BpfObject, provided_ksyms: tuple[str, ...] = ()) -> LoadSta
         obj.check_externs(provided_ksyms)
         target = _target_btf(obj)
         ext = _btf_ext(obj)
-        reused: list[bool] = []
-        for map_ in obj.maps:
+        # maps of maps last, so that a legacy inner_map_idx finds its template
+        created: dict[int, NativeMap] = {}
+        reused_by_index: dict[int, bool] = {}
+        order = sorted(range(len(obj.maps)),
+                       key=lambda i: obj.maps[i].definition.inner_map_idx >= 0)
+        for i in order:
+            map_ = obj.maps[i]
             native = _reuse_pinned(obj, map_)
-            reused.append(native is not None)
+            reused_by_index[i] = native is not None
             if native is None:
-                native = _create_map(obj, map_)
-            state.maps.append(native)
-            state.fds.append(fd_table.install(native))
+                native = _create_map(obj, map_, created)
+            created[i] = native
+        for i in range(len(obj.maps)):
+            state.maps.append(created[i])
+            state.fds.append(fd_table.install(created[i]))
+        reused = [reused_by_index[i] for i in range(len(obj.maps))]
         loaded: list[tuple[Program, ProgramVm]] = []
         for prog in obj.programs:
             if prog.autoload:
@@ -158,6 +173,7 @@ def load_object(obj: BpfObject, provided_ksyms: tuple[str, ...] = ()) -> LoadSta
                 used = {r.map_index for r in prog.relocations if r.map_index >= 0}
                 loaded.append((prog, _build_vm(prog, code,
                                                tuple(state.maps[i] for i in sorted(used)))))
+        _fill_slots(obj, state, loaded, reused)
         state.pinned = _pin_created(obj, state.maps, reused)
     except BaseException as exc:
         state.release()
@@ -200,22 +216,74 @@ def _btf_ext(obj: BpfObject) -> BtfExt | None:
 
 
 # -- maps ---------------------------------------------------------------------
-def _create_map(obj: BpfObject, map_: ObjectMap) -> NativeMap:
+_MAP_OF_MAPS = frozenset({BpfMapType.BPF_MAP_TYPE_ARRAY_OF_MAPS,
+                          BpfMapType.BPF_MAP_TYPE_HASH_OF_MAPS})
+
+
+def _fill_slots(obj: BpfObject, state: LoadState, loaded: list[tuple[Program, ProgramVm]],
+                reused: list[bool]) -> None:
+    """libbpf's ``.values`` initial slots: programs into prog arrays, maps
+    into maps of maps (by fd, as user space would put them there)."""
+    vms = {prog.name: vm for prog, vm in loaded}
+    fds = {m.name: fd for m, fd in zip(obj.maps, state.fds, strict=True)}
+    for index, map_ in enumerate(obj.maps):
+        slots = map_.definition.init_slots
+        if not slots or reused[index]:
+            continue
+        where = f"object {obj.name!r}: map {map_.name!r}"
+        for slot, symbol in sorted(slots.items()):
+            if symbol in vms:
+                value_fd = fd_table.install(vms[symbol])
+                temporary = True
+            elif symbol in fds:
+                value_fd, temporary = fds[symbol], False
+            else:
+                raise LibbpfError(errno.EINVAL, f"{where}: slot {slot}: {symbol!r} is no "
+                                                "loaded program or map of the object")
+            try:
+                state.maps[index].update(struct.pack("<I", slot), struct.pack("<I", value_fd),
+                                         0)
+            except LibbpfError as exc:
+                raise LibbpfError(exc.errno or errno.EINVAL,
+                                  f"{where}: slot {slot} ({symbol}): {exc.strerror}") from exc
+            finally:
+                if temporary:
+                    fd_table.close(value_fd)
+def _inner_template(obj: BpfObject, map_: ObjectMap,
+                    created: dict[int, NativeMap]) -> NativeMap | None:
+    """The inner map template of a map of maps: made from the BTF
+    ``__array`` definition, or the object's map a legacy inner_map_idx names."""
+    d = map_.definition
+    where = f"object {obj.name!r}: map {map_.name!r}"
+    if d.inner is not None:
+        inner = d.inner
+        inner_type = inner.type if inner.internal else internal_map_type(obj.abi, inner.type)
+        try:
+            return create_map(inner_type, f"{map_.name[:9]}.inner", inner.key_size,
+                              inner.value_size, inner.max_entries, inner.map_flags,
+                              map_extra=inner.map_extra)
+        except LibbpfError as exc:
+            raise LibbpfError(exc.errno or errno.EINVAL,
+                              f"{where}: inner map template: {exc.strerror}") from exc
+    if d.inner_map_idx >= 0:
+        if d.inner_map_idx not in created:
+            raise LibbpfError(errno.EINVAL, f"{where}: inner_map_idx {d.inner_map_idx} names "
+                                            "no plain map of the object")
+        return created[d.inner_map_idx]
+    return None
+
+
+def _create_map(obj: BpfObject, map_: ObjectMap, created: dict[int, NativeMap]) -> NativeMap:
     d = map_.definition
     where = f"object {obj.name!r}: map {map_.name!r}"
     map_type = d.type if d.internal else internal_map_type(obj.abi, d.type)
+    inner = _inner_template(obj, map_, created) if map_type in _MAP_OF_MAPS else None
     try:
         native = create_map(map_type, map_.name, d.key_size, d.value_size, d.max_entries,
-                            d.map_flags, map_extra=d.map_extra)
+                            d.map_flags, map_extra=d.map_extra, inner_map=inner)
     except LibbpfError as exc:
-        if map_type in _NESTING_TYPES:
-            raise LibbpfError(errno.ENOTSUP, f"{where}: {BpfMapType(map_type).name} is not "
-                                             "supported by the map store yet") from exc
         raise LibbpfError(exc.errno or errno.EINVAL,
                           f"{where}: cannot create: {exc.strerror}") from exc
-    if d.init_slots:
-        raise LibbpfError(errno.ENOTSUP, f"{where}: filling .values ({len(d.init_slots)} "
-                                         "slots) is not supported by the map store yet")
     if d.initial_value is not None:
         try:
             native.update(_ARRAY_KEY, d.initial_value, 0)

@@ -4,6 +4,7 @@ errno, and the object left unloaded with nothing created."""
 from __future__ import annotations
 
 import errno
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 
 from libbpf_compat import libbpf_object as lb
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.libbpf_maps import bpf_map_lookup_elem
 from libbpf_compat.mapstore import fd_table
 from libbpf_compat.object import BpfObject, bpf_object_open_opts
+from libbpf_compat.test_run import bpf_prog_test_run_opts, bpf_test_run_opts
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -80,9 +83,27 @@ def test_map_the_store_refuses_then_fixed() -> None:
     obj.close()
 
 
-def test_prog_array_and_map_in_map_not_supported_yet() -> None:
+def test_prog_array_and_maps_of_maps_are_filled_from_values() -> None:
+    """btf_maps.o: outer_array's .values put inner_a in slot 0 and inner_b in
+    slot 2; jumps holds tail_one in slot 1, which entry tail-calls."""
     obj = lb.bpf_object__open_file(FIXTURES / "objects" / "btf_maps.o")
-    refused(obj, errno.ENOTSUP, "outer_array", "not supported")
+    obj.load()
+    outer = lb.bpf_object__find_map_fd_by_name(obj, "outer_array")
+    ids = {name: fd_table.get_map(lb.bpf_object__find_map_fd_by_name(obj, name)).id
+           for name in ("inner_a", "inner_b")}
+    def key(i: int) -> bytes:
+        return struct.pack("<I", i)
+
+    assert bpf_map_lookup_elem(outer, key(0)) == struct.pack("<I", ids["inner_a"])
+    assert bpf_map_lookup_elem(outer, key(2)) == struct.pack("<I", ids["inner_b"])
+    with pytest.raises(LibbpfError):
+        bpf_map_lookup_elem(outer, key(1))
+    entry = obj.find_program_by_name("entry")
+    assert entry is not None
+    opts = bpf_test_run_opts(data_in=bytes(64))
+    bpf_prog_test_run_opts(lb.bpf_program__fd(entry), opts)
+    assert opts.retval == 1                     # tail_one ran
+    obj.close()
 
 
 def test_missing_custom_btf() -> None:
