@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
+import threading
+import weakref
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from libbpf_compat.btf.btf import Btf
 from libbpf_compat.elf.log import pr_warn
@@ -83,6 +86,23 @@ def detect_abi(elf: ElfFile, btf: Btf | None) -> str:
     return "linux"
 
 
+# Program ids (as maps get theirs in mapstore): given at load, never reused.
+_prog_ids = itertools.count(1)
+_progs_by_id: weakref.WeakValueDictionary[int, Program] = weakref.WeakValueDictionary()
+_prog_id_lock = threading.Lock()
+
+
+def prog_by_id(prog_id: int) -> Program | None:
+    """The loaded program with id ``prog_id``, or None."""
+    return _progs_by_id.get(prog_id)
+
+
+class Detachable(Protocol):
+    """What an object detaches when it closes (its programs' links)."""
+
+    def detach_for_close(self) -> None: ...
+
+
 class _Owned:
     def __init__(self, owner: BpfObject) -> None:
         self.owner = owner
@@ -115,6 +135,7 @@ class Program(_Owned):
         self.fd = -1
         #: the loaded program, ready to run (None until the object is loaded)
         self.vm: Vm | None = None
+        self._id = 0
         if definition is None and not self.is_subprog:
             pr_warn(f"elf: program {self.name!r}: unknown section name {self.section_name!r}: "
                     "set its type before load")
@@ -147,10 +168,20 @@ class Program(_Owned):
         """Names of the sub-programs appended to this program, in order."""
         return self.parsed.linked.subprograms
 
+    @property
+    def id(self) -> int:
+        """The program's id (as bpf_prog_info's), 0 until it is loaded."""
+        return self._id
+
     def attach_vm(self, vm: Vm, fd: int) -> None:
-        """Called by the loader: the program's runnable form and its fd."""
+        """Called by the loader: the program's runnable form and its fd;
+        the program gets an id if it has none yet."""
         self.vm = vm
         self.fd = fd
+        if not self._id:
+            with _prog_id_lock:
+                self._id = next(_prog_ids)
+                _progs_by_id[self._id] = self
 
     def detach(self) -> None:
         self.vm = None
@@ -438,6 +469,8 @@ class BpfObject:
         self.loaded = False
         self.closed = False
         self._load_state: LoadState | None = None
+        #: links of this object's programs, detached when it closes
+        self.links: list[Detachable] = []
         everything = [Program(self, p) for p in parsed.programs]
         self.programs = [p for p in everything if not p.is_subprog]
         self.subprograms = [p for p in everything if p.is_subprog]
@@ -561,7 +594,12 @@ class BpfObject:
 
     # Lifetime.
     def close(self) -> None:
-        """Free what load created (fds, maps, programs); the object cannot be loaded again."""
+        """Detach the programs' links and free what load created (fds, maps,
+        programs); the object cannot be loaded again."""
+        links, self.links = self.links, []
+        for link in links:
+            with contextlib.suppress(LibbpfError):
+                link.detach_for_close()
         if self._load_state is not None:
             self._load_state.release()
             self._load_state = None
@@ -591,9 +629,11 @@ def _next(items: list[_T], prev: _T | None, what: str, owner: str) -> _T | None:
 
 __all__ = [
     "BpfObject",
+    "Detachable",
     "MapDef",
     "ObjectMap",
     "Program",
     "bpf_object_open_opts",
     "detect_abi",
+    "prog_by_id",
 ]

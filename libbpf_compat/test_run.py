@@ -17,8 +17,9 @@ import errno
 import struct
 from dataclasses import dataclass
 
-from libbpf_compat._native import ffi
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.xdp import ETH_HLEN, run_xdp
+from libbpf_compat.hooks.xdp import XDP_PACKET_HEADROOM as XDP_PACKET_HEADROOM
 from libbpf_compat.mapstore import fd_table
 from libbpf_compat.object import Program
 from libbpf_compat.uapi import BpfProgType
@@ -27,9 +28,6 @@ from libbpf_compat.vm import RunResult
 #: The program types bpf_prog_test_run_opts runs today.
 TEST_RUN_PROG_TYPES = frozenset({BpfProgType.BPF_PROG_TYPE_XDP, BpfProgType.BPF_PROG_TYPE_SYSCALL})
 
-XDP_PACKET_HEADROOM = 256
-ETH_HLEN = 14
-_NATIVE_XDP = struct.Struct("<QQQIII4x")
 _LINUX_XDP_MD = struct.Struct("<IIIIII")
 _WINDOWS_XDP_MD = struct.Struct("<QQQI4x")
 
@@ -126,16 +124,10 @@ def _run_xdp(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
         raise LibbpfError(errno.EINVAL, f"test_run: an XDP packet needs at least {ETH_HLEN} "
                                         f"bytes, data_in has {len(data)}")
     ingress, queue = _xdp_ctx_in(prog, opts.ctx_in, len(data))
-    packet = bytearray(XDP_PACKET_HEADROOM) + bytearray(data)
-    view = memoryview(packet)
     assert prog.vm is not None
-    with ffi.from_buffer("uint8_t[]", packet) as cbuf:
-        base = int(ffi.cast("uintptr_t", cbuf)) + XDP_PACKET_HEADROOM
-        ctx = bytearray(_NATIVE_XDP.pack(base, base + len(data), base, ingress, queue, 0))
-        result = prog.vm.run_repeat(ctx, repeat, regions=[(view, True)])
+    result, packet = run_xdp(prog.vm, data, ingress, queue, repeat)
     _finish(opts, result)
-    opts.data_out = _limit(bytes(packet[XDP_PACKET_HEADROOM:]), opts.data_size_out,
-                           "data_out", opts)
+    opts.data_out = _limit(packet, opts.data_size_out, "data_out", opts)
     if prog.abi == "windows":
         ctx_out = _WINDOWS_XDP_MD.pack(0, len(data), 0, ingress)
     else:

@@ -1,5 +1,5 @@
-"""Program types and hooks: context layouts (and, with the runtime, hook
-objects)."""
+"""Program types and hooks: context layouts and the hook objects a host
+drives (XDP so far: :mod:`libbpf_compat.hooks.xdp`)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,213 @@
+"""libbpf's link API and the XDP netlink-style calls, over the hooks.
+
+A :class:`Link` (libbpf's ``struct bpf_link``) owns one attachment and has an
+fd in the fd table. ``bpf_link__destroy`` detaches and closes the fd;
+``bpf_link__detach`` detaches but keeps the fd (the link is then defunct, as
+a kernel link after BPF_LINK_DETACH); after ``bpf_link__disconnect`` destroy
+leaves the attachment and the fd alone (as libbpf leaves a disconnected
+link's fd open). Closing the object detaches its programs' links that are
+not disconnected.
+
+``bpf_program__attach`` is libbpf's auto-attach by section: no section this
+project knows has an auto-attach function yet, and libbpf has none for
+``SEC("xdp")`` either (it needs an interface), so it is EOPNOTSUPP, as
+libbpf's. XDP programs attach with ``bpf_program__attach_xdp(prog, ifindex)``
+(a link) or ``bpf_xdp_attach(ifindex, prog_fd, flags, opts)`` (netlink
+style; the attachment lasts until ``bpf_xdp_detach``, as a program attached
+over netlink stays on its device). Both use the default XDP hook
+(:func:`libbpf_compat.hooks.xdp.default_hook`); :func:`attach_xdp` takes
+another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+from dataclasses import dataclass
+from types import TracebackType
+
+from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.xdp import (
+    XDP_FLAGS_MODES,
+    XDP_FLAGS_REPLACE,
+    XdpHook,
+    default_hook,
+)
+from libbpf_compat.mapstore import fd_table
+from libbpf_compat.object import Program
+
+
+class Link:
+    """An attachment of a program to a hook (libbpf's ``struct bpf_link``)."""
+
+    def __init__(self, prog: Program, hook: XdpHook, ifindex: int) -> None:
+        self.prog = prog
+        self.hook = hook
+        self.ifindex = ifindex
+        self.detached = False
+        self.disconnected = False
+        self.destroyed = False
+        #: the link's fd (installed once the attachment is made)
+        self.fd = -1
+
+    def __repr__(self) -> str:
+        state = "detached" if self.detached else f"ifindex {self.ifindex}"
+        return f"<Link xdp program {self.prog.name!r} fd {self.fd} {state}>"
+
+    def detach(self) -> None:
+        """Detach from the hook; the fd stays open (bpf_link__detach)."""
+        if not self.detached:
+            self.hook.detach(self.ifindex, owner=self)
+            self.detached = True
+
+    def detach_for_close(self) -> None:
+        """The object closes: detach unless disconnected."""
+        if not self.disconnected:
+            self.detach()
+
+    def disconnect(self) -> None:
+        """Destroying the link will no longer detach it (bpf_link__disconnect)."""
+        self.disconnected = True
+
+    def destroy(self) -> None:
+        """Detach (unless disconnected) and close the fd (bpf_link__destroy)."""
+        if self.destroyed:
+            return
+        self.destroyed = True
+        with contextlib.suppress(ValueError):
+            self.prog.owner.links.remove(self)
+        if self.disconnected:
+            return
+        self.detach()
+        if self.fd in fd_table and fd_table.get(self.fd) is self:
+            fd_table.close(self.fd)
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.destroy()
+
+
+#: libbpf's name for the link type.
+bpf_link = Link
+
+
+@dataclass
+class bpf_xdp_attach_opts:
+    """libbpf's struct bpf_xdp_attach_opts: with XDP_FLAGS_REPLACE,
+    ``old_prog_fd`` is the program expected on the interface."""
+
+    old_prog_fd: int = 0
+
+
+def _loaded_program(prog_fd: int, what: str) -> Program:
+    obj = fd_table.get(prog_fd)
+    if not isinstance(obj, Program) or obj.vm is None:
+        raise LibbpfError(errno.EINVAL, f"{what}: fd {prog_fd} is not a loaded program")
+    return obj
+
+
+def attach_xdp(prog: Program, ifindex: int, *, hook: XdpHook | None = None,
+               flags: int = 0) -> Link:
+    """Attach ``prog`` to interface ``ifindex`` of ``hook`` (the default hook
+    when None) through a new link. EINVAL when the program is not loaded or
+    not XDP (naming it); EBUSY when the interface has a program."""
+    if prog is None:
+        raise LibbpfError(errno.EINVAL, "bpf_program__attach_xdp: prog is NULL")
+    if prog.fd < 0:
+        raise LibbpfError(errno.EINVAL, f"prog {prog.name!r}: can't attach BPF program "
+                                        "without FD (was it loaded?)")
+    if flags & ~XDP_FLAGS_MODES:
+        raise LibbpfError(errno.EINVAL, f"xdp link: only mode flags are allowed, not {flags:#x}")
+    hook = hook if hook is not None else default_hook()
+    link = Link(prog, hook, ifindex)
+    hook.attach(prog, ifindex, flags, owner=link)
+    link.fd = fd_table.install(link)
+    prog.owner.links.append(link)
+    return link
+
+
+# -- libbpf's bpf_program__attach* and bpf_link__* ---------------------------
+def bpf_program__attach(prog: Program) -> Link:
+    """libbpf's auto-attach by section: EOPNOTSUPP for every section here
+    (``SEC("xdp")`` needs an interface: use bpf_program__attach_xdp)."""
+    if prog is None:
+        raise LibbpfError(errno.EINVAL, "bpf_program__attach: prog is NULL")
+    hint = ": XDP programs need an interface, use bpf_program__attach_xdp" if (
+        prog.section_name.split("/")[0] in ("xdp", "xdp.frags")) else ""
+    raise LibbpfError(errno.EOPNOTSUPP, f"prog {prog.name!r}: section "
+                                        f"{prog.section_name!r} has no auto-attach{hint}")
+
+
+def bpf_program__attach_xdp(prog: Program, ifindex: int) -> Link:
+    """Attach an XDP program to interface ``ifindex`` of the default hook
+    through a link."""
+    return attach_xdp(prog, ifindex)
+
+
+def bpf_link__destroy(link: Link | None) -> None:
+    if link is not None:
+        link.destroy()
+
+
+def bpf_link__detach(link: Link) -> None:
+    link.detach()
+
+
+def bpf_link__fd(link: Link) -> int:
+    return link.fd
+
+
+def bpf_link__disconnect(link: Link) -> None:
+    link.disconnect()
+
+
+# -- the netlink-style XDP calls ---------------------------------------------
+def bpf_xdp_attach(ifindex: int, prog_fd: int, flags: int,
+                   opts: bpf_xdp_attach_opts | None = None) -> None:
+    """Attach program ``prog_fd`` to interface ``ifindex`` of the default
+    hook (``prog_fd`` -1: detach), replacing the program there unless
+    XDP_FLAGS_UPDATE_IF_NOEXIST (EBUSY); with XDP_FLAGS_REPLACE, only if
+    the program there is ``opts.old_prog_fd`` (EEXIST otherwise)."""
+    hook = default_hook()
+    old = None
+    if flags & XDP_FLAGS_REPLACE:
+        old_fd = opts.old_prog_fd if opts is not None else 0
+        old = _loaded_program(old_fd, "bpf_xdp_attach: old_prog_fd") if old_fd > 0 else None
+        if old is None:
+            raise LibbpfError(errno.EINVAL, "bpf_xdp_attach: XDP_FLAGS_REPLACE needs "
+                                            "opts.old_prog_fd")
+    if prog_fd == -1:
+        hook.detach(ifindex, flags, old_prog=old)
+        return
+    hook.attach(_loaded_program(prog_fd, "bpf_xdp_attach"), ifindex, flags, old_prog=old)
+
+
+def bpf_xdp_detach(ifindex: int, flags: int, opts: bpf_xdp_attach_opts | None = None) -> None:
+    """Detach the program attached netlink style from ``ifindex`` (EBUSY
+    when a link owns it)."""
+    bpf_xdp_attach(ifindex, -1, flags, opts)
+
+
+def bpf_xdp_query_id(ifindex: int, flags: int) -> int:
+    """The id of the program on ``ifindex`` of the default hook, 0 for none."""
+    return default_hook().query_id(ifindex, flags)
+
+
+__all__ = [
+    "Link",
+    "attach_xdp",
+    "bpf_link",
+    "bpf_link__destroy",
+    "bpf_link__detach",
+    "bpf_link__disconnect",
+    "bpf_link__fd",
+    "bpf_program__attach",
+    "bpf_program__attach_xdp",
+    "bpf_xdp_attach",
+    "bpf_xdp_attach_opts",
+    "bpf_xdp_detach",
+    "bpf_xdp_query_id",
+]
