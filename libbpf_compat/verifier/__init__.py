@@ -1,0 +1,20 @@
+"""The verifier: abstract interpretation of eBPF programs over their CFG.
+
+- :mod:`~libbpf_compat.verifier.cases`: PREVAIL-style YAML test cases as typed objects;
+- :mod:`~libbpf_compat.verifier.cfg`: basic blocks and successors;
+- :mod:`~libbpf_compat.verifier.numeric`: signed/unsigned 64-bit intervals and ALU transfer;
+- :mod:`~libbpf_compat.verifier.types`: register types with offsets;
+- :mod:`~libbpf_compat.verifier.stack`: per-byte stack contents;
+- :mod:`~libbpf_compat.verifier.checks` and :mod:`~libbpf_compat.verifier.log`: safety
+  checks and their messages;
+- :mod:`~libbpf_compat.verifier.analysis`: the worklist fixpoint.
+
+The loader does not call the verifier yet.
+"""
+
+from __future__ import annotations
+
+from libbpf_compat.verifier.analysis import AnalysisResult, analyze, initial_state
+from libbpf_compat.verifier.transfer import Options, State
+
+__all__ = ["AnalysisResult", "Options", "State", "analyze", "initial_state"]

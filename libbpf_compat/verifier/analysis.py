@@ -1,0 +1,361 @@
+"""The fixpoint: a worklist over the CFG, local calls inlined, widening at loop heads.
+
+:func:`analyze` takes the instructions (by slot), the assumptions, an initial state
+and options; it returns the messages of the failed checks and the state at each exit.
+Each node is (call stack, slot); its label in messages is ``"0/9"`` for slot 9 in the
+function called from slot 0.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from libbpf_compat.isa import Instruction
+from libbpf_compat.isa import opcodes as op
+from libbpf_compat.verifier import log, transfer
+from libbpf_compat.verifier.cases import Assume, PreState, ValueSpec, parse_value
+from libbpf_compat.verifier.cfg import CFG, build, is_local_call
+from libbpf_compat.verifier.log import Message
+from libbpf_compat.verifier.numeric import BOTTOM, TOP, Interval, Scalar
+from libbpf_compat.verifier.stack import Stack
+from libbpf_compat.verifier.transfer import POINTER_VALUE, Failed, Options, State
+from libbpf_compat.verifier.types import (
+    ALL_TYPES,
+    NUMBER,
+    PACKET,
+    PACKET_END,
+    POINTER_TYPES,
+    UNINIT,
+    RegValue,
+)
+
+MAX_FRAMES = 8
+DEFAULT_LIMIT = 100_000
+WIDEN_AFTER = 2
+LOOP_COUNTER_LIMIT = 100_000
+
+Node = tuple[tuple[int, ...], int]
+
+
+@dataclass
+class AnalysisResult:
+    messages: list[Message] = field(default_factory=list)
+    exit_state: State | None = None
+    processed: int = 0
+    complete: bool = True
+
+    @property
+    def texts(self) -> set[str]:
+        return {str(m) for m in self.messages}
+
+
+def label(node: Node, names: dict[int, int] | None = None) -> str:
+    """``"0/9"``: slot 9 in the function called from slot 0 (as instruction indices)."""
+    frames, pc = node
+    names = names or {}
+    return "/".join([*(str(names.get(f, f)) for f in frames), str(names.get(pc, pc))])
+
+
+@dataclass
+class _Frame:
+    """What a call saves: the caller's callee-saved registers and stack."""
+
+    regs: list[RegValue]
+    stack: Stack
+
+
+class Analyzer:
+    def __init__(self, instructions: dict[int, Instruction], assumes: dict[int, Assume],
+                 options: Options, limit: int, names: dict[int, int] | None) -> None:
+        self.names = names
+        self.cfg: CFG = build(instructions)
+        self.assumes = assumes
+        self.options = options
+        self.limit = limit
+        self.states: dict[Node, State] = {}
+        self.visits: dict[Node, int] = {}
+        self.saved: dict[tuple[int, ...], State] = {}  # caller state at each call site
+        self.result = AnalysisResult()
+        self.seen: set[str] = set()
+
+    def emit(self, where: str, text: str, collect: bool) -> None:
+        if collect and f"{where}:{text}" not in self.seen:
+            self.seen.add(f"{where}:{text}")
+            self.result.messages.append(Message(where, text))
+
+    # One node: the states it sends to each successor node.
+    def step(self, node: Node, state: State, collect: bool) -> list[tuple[Node, State]]:
+        frames, pc = node
+        insn = self.cfg.instructions.get(pc)
+        where = label(node, self.names)
+        if insn is None:
+            return []
+        out: list[tuple[Node, State]] = []
+        nxt = pc + insn.size
+        try:
+            if pc in self.assumes:
+                after = transfer.assume_pseudo(state, self.assumes[pc])
+                if after is None:
+                    self.emit(where, log.unreachable(self.assumes[pc].text()), collect)
+                    return []
+                return [((frames, nxt), after)]
+            if insn.opcode == op.OPCODE_EXIT:
+                if frames:
+                    caller = self.saved.get(frames)
+                    if caller is None:
+                        return []
+                    back = caller.copy()
+                    back.regs[0] = state.regs[0]
+                    back.packet_size = state.packet_size
+                    call_pc = frames[-1]
+                    ret_insn = self.cfg.instructions[call_pc]
+                    return [((frames[:-1], call_pc + ret_insn.size), back)]
+                transfer.require(_exit_check(state))
+                self._record_exit(state)
+                return []
+            if transfer.is_conditional_jump(insn):
+                for edge in self.cfg.edges[pc]:
+                    after, text = transfer.branch(state, insn, edge)
+                    if after is None:
+                        if insn.operation != op.JMP_JSET:
+                            targets = {e.target for e in self.cfg.edges[pc]}
+                            if len(targets) > 1:
+                                self.emit(f"{where}:{label((frames, edge.target), self.names)}",
+                                          log.unreachable(text), collect)
+                        continue
+                    out.append(((frames, edge.target), after))
+                return out
+            if insn.opcode in (op.OPCODE_JA, op.OPCODE_JA32):
+                return [((frames, self.cfg.edges[pc][0].target), state)]
+            if is_local_call(insn):
+                target = self.cfg.edges[pc][0].target
+                active = {0} | {self.cfg.edges[f][0].target for f in frames}
+                if target in active:
+                    self.emit(where, "illegal recursion", collect)
+                    return []
+                if len(frames) + 1 >= MAX_FRAMES:
+                    self.emit("", "too many call stack frames", collect)
+                    return []
+                inner = (*frames, pc)
+                self.saved[inner] = state.copy() if inner not in self.saved else (
+                    self.saved[inner].join(state))
+                callee = state.copy()
+                callee.stack = Stack()
+                return [((inner, target), callee)]
+            after = state.copy()
+            cls = insn.insn_class
+            if cls in (op.CLASS_ALU, op.CLASS_ALU64):
+                transfer.alu(after, insn, self.options)
+            elif cls in (op.CLASS_LDX, op.CLASS_ST, op.CLASS_STX):
+                transfer.memory(after, insn, self.options)
+            elif insn.is_lddw:
+                transfer.lddw(after, insn)
+            elif insn.opcode in (op.OPCODE_CALL, op.OPCODE_CALLX):
+                transfer.helper_call(after, insn)
+            else:
+                return []
+            return [((frames, nxt), after)]
+        except Failed as failure:
+            self.emit(where, str(failure), collect)
+            return []
+
+    def _check_termination(self) -> None:
+        """Report each loop no feasible edge leaves: it never terminates.
+
+        The interval domain cannot bound loop counters; a loop whose exits are all
+        infeasible at the fixpoint is infinite for certain, and that is what this finds.
+        """
+        graph: dict[Node, set[Node]] = {}
+        leaves: set[Node] = set()
+        for node, state in self.states.items():
+            succs = self.step(node, state, collect=False)
+            graph[node] = {succ for succ, _ in succs}
+            insn = self.cfg.instructions.get(node[1])
+            if insn is not None and insn.opcode == op.OPCODE_EXIT and not node[0]:
+                leaves.add(node)
+
+        def reach(start: Node) -> set[Node]:
+            seen: set[Node] = set()
+            todo = [start]
+            while todo:
+                for succ in graph.get(todo.pop(), ()):
+                    if succ not in seen:
+                        seen.add(succ)
+                        todo.append(succ)
+            return seen
+
+        reached = {node: reach(node) for node in graph}
+        reported: set[frozenset[Node]] = set()
+        for node in sorted(graph, key=lambda n: (n[1], n[0])):
+            if node not in reached[node]:
+                continue
+            scc = frozenset(n for n in reached[node] if node in reached[n])
+            if scc in reported:
+                continue
+            reported.add(scc)
+            leaves_scc = any(succ not in scc for n in scc for succ in graph[n])
+            if not leaves_scc and not scc & leaves:
+                head = min(scc, key=lambda n: (len(n[0]), n[1]))
+                where = label(head, self.names)
+                self.emit(f"{where} (counter)", f"Loop counter is too large (pc[{where}] < "
+                          f"{LOOP_COUNTER_LIMIT})", True)
+
+    def _record_exit(self, state: State) -> None:
+        r = self.result
+        r.exit_state = state if r.exit_state is None else r.exit_state.join(state)
+
+    def run(self, initial: State) -> AnalysisResult:
+        start: Node = ((), 0)
+        self.states[start] = initial
+        queue: list[tuple[int, tuple[int, ...], int]] = [(0, (), 0)]
+        queued = {start}
+        processed = 0
+        while queue:
+            _, frames, pc = heapq.heappop(queue)
+            node = (frames, pc)
+            queued.discard(node)
+            processed += 1
+            if processed > self.limit:
+                self.result.complete = False
+                self.emit("", f"processed more than {self.limit} instructions", True)
+                break
+            for succ, state in self.step(node, self.states[node], collect=False):
+                old = self.states.get(succ)
+                if old is None:
+                    new = state
+                elif state.leq(old):
+                    continue
+                else:
+                    count = self.visits.get(succ, 0) + 1
+                    self.visits[succ] = count
+                    if succ[1] in self.cfg.loop_heads and count > WIDEN_AFTER:
+                        new = old.widen(state)
+                    else:
+                        new = old.join(state)
+                self.states[succ] = new
+                if succ not in queued:
+                    queued.add(succ)
+                    heapq.heappush(queue, (succ[1], succ[0], succ[1]))
+        self.result.processed = processed
+        if self.options.termination and self.result.complete:
+            self._check_termination()
+        # Report from the fixpoint: each reachable node's checks, once.
+        self.result.exit_state = None
+        for node in sorted(self.states, key=lambda n: (n[1], n[0])):
+            self.step(node, self.states[node], collect=True)
+        return self.result
+
+
+def _exit_check(state: State) -> str | None:
+    r0 = state.regs[0]
+    return None if r0.is_number else log.must_be_number(0)
+
+
+# The initial state from a case's pre-state ------------------------------------------------
+
+_OFFSET_TYPES = {"stack_offset": "stack", "ctx_offset": "ctx", "packet_offset": "packet",
+                 "shared_offset": "shared"}
+
+
+def _resolve(spec: ValueSpec | None, pre: PreState, seen: int = 0) -> Interval | None:
+    if spec is None or seen > 4:
+        return None
+    if isinstance(spec, Interval):
+        return spec
+    name = spec.strip()
+    if "." in name and name.startswith("r"):
+        reg_text, attr = name.split(".", 1)
+        try:
+            reg = pre.registers.get(int(reg_text[1:]))
+        except ValueError:
+            return None
+        if reg is None:
+            return None
+        if attr == "svalue":
+            return _resolve(reg.svalue, pre, seen + 1)
+        if attr == "uvalue":
+            return _resolve(reg.uvalue, pre, seen + 1)
+        value = reg.offsets.get(attr, reg.extra.get(attr))
+        return _resolve(value, pre, seen + 1)
+    return None
+
+
+def _signed(iv: Interval | None) -> Scalar:
+    if iv is None:
+        return TOP
+    return Scalar.from_signed(max(iv.lo, -(1 << 63)), min(iv.hi, (1 << 63) - 1))
+
+
+def _unsigned(iv: Interval | None) -> Scalar:
+    if iv is None:
+        return TOP
+    return Scalar.from_unsigned(max(iv.lo, 0), min(iv.hi, (1 << 64) - 1))
+
+
+def initial_state(pre: PreState) -> State:
+    state = State([RegValue() for _ in range(11)])
+    ps = _resolve(pre.packet_size, pre)
+    if ps is not None:
+        state.packet_size = _unsigned(ps)
+    mo = _resolve(pre.meta_offset, pre)
+    if mo is not None:
+        state.meta_offset = _signed(mo)
+    for r, spec in pre.registers.items():
+        if not 0 <= r <= 10:
+            continue
+        types = set(spec.types or set())
+        if not types:
+            types = {_OFFSET_TYPES[k] for k in spec.offsets if k in _OFFSET_TYPES}
+            if not types and (spec.svalue is not None or spec.uvalue is not None):
+                types = set(ALL_TYPES)  # a value without a type: any type
+        if not types:
+            continue
+        value = _signed(_resolve(spec.svalue, pre)).meet(_unsigned(_resolve(spec.uvalue,
+                                                                               pre)))
+        if value.bottom:
+            value = TOP
+        if types and types <= POINTER_TYPES and spec.svalue is None and spec.uvalue is None:
+            value = POINTER_VALUE
+        offset = BOTTOM
+        for key, iv in spec.offsets.items():
+            resolved = _resolve(iv, pre)
+            if isinstance(iv, str) and iv.strip() == "packet_size":
+                types = {PACKET_END if t == PACKET else t for t in types}
+                offset = offset.join(TOP)
+            elif resolved is not None:
+                offset = offset.join(_signed(resolved))
+            elif key:
+                offset = offset.join(TOP)
+        if offset.bottom:
+            offset = TOP
+        region = _unsigned(_resolve(spec.extra.get("shared_region_size"), pre))
+        map_fd = _unsigned(_resolve(spec.extra.get("map_fd"), pre))
+        types.discard(UNINIT)
+        if types == {PACKET} and any("packet_offset=packet_size" in r_ for r_ in
+                                     pre.relations):
+            types = {PACKET_END}
+        state.regs[r] = RegValue(frozenset(types), value, offset, region, map_fd)
+    for cell in pre.stack:
+        if cell.field == "type" and cell.value == NUMBER:
+            state.stack.mark_numeric(cell.lo, cell.hi + 1)
+    for cell in pre.stack:  # a known number in a whole cell
+        if cell.field in ("svalue", "uvalue") and state.stack.all_numeric(cell.lo, cell.hi + 1):
+            cell_range = _resolve(parse_value(cell.value), pre)
+            if cell_range is not None:
+                where = (cell.lo, cell.hi - cell.lo + 1)
+                known = state.stack.cells.get(where, RegValue.number()).value
+                scalar = (_signed(cell_range) if cell.field == "svalue"
+                          else _unsigned(cell_range))
+                state.stack.cells[where] = RegValue.number(known.meet(scalar))
+    return state
+
+
+def analyze(instructions: dict[int, Instruction], assumes: dict[int, Assume],
+            initial: State, options: Options | None = None,
+            limit: int = DEFAULT_LIMIT, names: dict[int, int] | None = None) -> AnalysisResult:
+    """Analyze from ``initial``; ``names`` maps slots to the indices messages show."""
+    return Analyzer(instructions, assumes, options or Options(), limit, names).run(initial)
+
+
+__all__ = ["AnalysisResult", "Options", "analyze", "initial_state"]

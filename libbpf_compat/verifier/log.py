@@ -1,0 +1,68 @@
+"""The verifier's messages, in PREVAIL's wording.
+
+A message is a label (``"3"`` for an instruction, ``"2:3"`` for the edge from a
+jump at 2 to 3, with a ``"0/"`` prefix per inlined call frame) and a text such as
+``Invalid type (r1.type == number)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Message:
+    label: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.text}" if self.label else self.text
+
+
+def access_text(base: int, offset: int, width: int, write: bool) -> str:
+    """``valid_access(r2.offset+4, width=4) for write``."""
+    off = f"{offset:+d}" if offset else ""
+    return f"valid_access(r{base}.offset{off}, width={width}) for {'write' if write else 'read'}"
+
+
+def invalid_type(reg: int, expected: str) -> str:
+    return f"Invalid type (r{reg}.type {expected})"
+
+
+def must_be_number(reg: int) -> str:
+    return invalid_type(reg, "== number")
+
+
+def unreachable(condition: str) -> str:
+    return f"Code becomes unreachable (assume {condition})"
+
+
+def division_by_zero(reg: int, is64: bool) -> str:
+    return f"Possible division by zero ({'r' if is64 else 'w'}{reg} != 0)"
+
+
+def divisor_not_number(reg: int) -> str:
+    return f"Only numbers can be used as divisors (r{reg} != 0)"
+
+
+def upper_bound(limit: str, access: str) -> str:
+    return f"Upper bound must be at most {limit} ({access})"
+
+
+def lower_bound(limit: str, access: str) -> str:
+    return f"Lower bound must be at least {limit} ({access})"
+
+
+def store_not_number(base: int, src: int) -> str:
+    return ("Only numbers can be stored to externally-visible regions "
+            f"(r{base}.type != stack -> r{src}.type == number)")
+
+
+def ctx_pointer_write(access: str) -> str:
+    return f"Cannot write to context pointer field ({access})"
+
+
+def subtract_pointers(what: str, src: int, dst: int) -> str:
+    """``what`` is ``different`` or ``non-singleton``."""
+    return (f"Cannot subtract pointers to {what} regions (r{src}.type == number or "
+            f"r{dst}.type == r{src}.type in {{ctx, stack, packet}})")

@@ -1,0 +1,389 @@
+"""Transfer functions: the abstract effect of one instruction (or assumption) on a state.
+
+:func:`step` returns the states for each successor edge and the messages of the
+checks that failed; a failed check ends the path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from libbpf_compat.isa import Instruction
+from libbpf_compat.isa import opcodes as op
+from libbpf_compat.verifier import checks, log, numeric
+from libbpf_compat.verifier.cases import Assume
+from libbpf_compat.verifier.cfg import Edge, is_conditional
+from libbpf_compat.verifier.numeric import BOTTOM, TOP, Scalar
+from libbpf_compat.verifier.stack import Stack
+from libbpf_compat.verifier.types import (
+    ALLOC_MEM,
+    CTX,
+    MAP_FD,
+    NUMBER,
+    PACKET,
+    PACKET_END,
+    POINTER_TYPES,
+    SHARED,
+    SOCKET,
+    STACK,
+    UNINIT,
+    UNINIT_VALUE,
+    RegValue,
+)
+
+WIDTHS = {op.SIZE_B: 1, op.SIZE_H: 2, op.SIZE_W: 4, op.SIZE_DW: 8}
+# The test context (XDP-like): which 32-bit fields load packet pointers.
+CTX_POINTERS = {0: PACKET, 4: PACKET_END}
+CTX_POINTER_WIDTH = 4
+POINTER_VALUE = Scalar.from_unsigned(1, 2147418112)
+NULLABLE_VALUE = Scalar.from_unsigned(0, 2147418112)
+HELPER_RESULTS = {1: SHARED, 99: SOCKET, 131: ALLOC_MEM}
+ARITH_TYPE_TEXT = "in {number, ctx, stack, packet, shared}"
+ALU_NAMES = {op.ALU_ADD: "add", op.ALU_SUB: "sub", op.ALU_MUL: "mul", op.ALU_DIV: "div",
+             op.ALU_OR: "or", op.ALU_AND: "and", op.ALU_LSH: "lsh", op.ALU_RSH: "rsh",
+             op.ALU_MOD: "mod", op.ALU_XOR: "xor", op.ALU_ARSH: "arsh"}
+JMP_OPS = {op.JMP_JEQ: "==", op.JMP_JNE: "!=", op.JMP_JGT: ">", op.JMP_JGE: ">=",
+           op.JMP_JLT: "<", op.JMP_JLE: "<=", op.JMP_JSGT: "s>", op.JMP_JSGE: "s>=",
+           op.JMP_JSLT: "s<", op.JMP_JSLE: "s<=", op.JMP_JSET: "&=="}
+
+
+@dataclass
+class Options:
+    allow_division_by_zero: bool = True
+    big_endian: bool = False
+    termination: bool = False
+
+
+@dataclass
+class State:
+    regs: list[RegValue]
+    stack: Stack = field(default_factory=Stack)
+    packet_size: Scalar = field(default_factory=lambda: Scalar.from_unsigned(0, 0xFFFF))
+    meta_offset: Scalar = field(default_factory=lambda: Scalar.const(0))
+
+    def copy(self) -> State:
+        return State(list(self.regs), self.stack.copy(), self.packet_size, self.meta_offset)
+
+    def join(self, other: State) -> State:
+        return State([a.join(b) for a, b in zip(self.regs, other.regs, strict=True)],
+                     self.stack.join(other.stack), self.packet_size.join(other.packet_size),
+                     self.meta_offset.join(other.meta_offset))
+
+    def widen(self, other: State) -> State:
+        return State([a.widen(b) for a, b in zip(self.regs, other.regs, strict=True)],
+                     self.stack.widen(other.stack), self.packet_size.widen(other.packet_size),
+                     self.meta_offset.widen(other.meta_offset))
+
+    def leq(self, other: State) -> bool:
+        return (all(a.leq(b) for a, b in zip(self.regs, other.regs, strict=True))
+                and self.stack.leq(other.stack) and self.packet_size.leq(other.packet_size)
+                and self.meta_offset.leq(other.meta_offset))
+
+
+class Failed(Exception):
+    """A check failed: the path ends with this message."""
+
+
+def require(message: str | None) -> None:
+    if message is not None:
+        raise Failed(message)
+
+
+# ALU ----------------------------------------------------------------------------------------
+
+
+def _number(s: Scalar) -> RegValue:
+    return RegValue.number(s) if not s.bottom else RegValue.number(TOP)
+
+
+def alu(state: State, insn: Instruction, options: Options) -> None:
+    is64 = insn.insn_class == op.CLASS_ALU64
+    code = insn.operation
+    d = insn.dst
+    regs = state.regs
+    dst = regs[d]
+    use_src = insn.source == op.SRC_X and code not in (op.ALU_NEG, op.ALU_END)
+    src = regs[insn.src] if use_src else RegValue.number(Scalar.const(insn.imm))
+    if code == op.ALU_MOV:
+        if insn.off:  # movsx
+            if use_src:
+                require(checks.number(insn.src, src))
+            regs[d] = _number(numeric.movsx(src.value, insn.off, is64))
+        elif is64:
+            regs[d] = src
+        else:
+            if use_src:
+                require(checks.number(insn.src, src))
+            regs[d] = _number(numeric.zext32(src.value.low32))
+        return
+    if code == op.ALU_END:
+        require(checks.number(d, dst))
+        to_big = insn.source == op.END_TO_BE
+        if is64:  # bswap: always swaps
+            to_big = not options.big_endian
+        regs[d] = _number(numeric.byteswap(dst.value, insn.imm, to_big, options.big_endian))
+        return
+    if code == op.ALU_NEG:
+        require(checks.number(d, dst))
+        regs[d] = _number(numeric.neg(dst.value, is64))
+        return
+    name = ALU_NAMES.get(code, "")
+    if code in (op.ALU_DIV, op.ALU_MOD) and insn.off == op.ALU_SIGNED_OFFSET:
+        name = "s" + name
+    if code in (op.ALU_ADD, op.ALU_SUB) and not (dst.is_number and src.is_number):
+        if use_src and code == op.ALU_SUB and is64 and not src.is_number:
+            if _regions(src.types) != _regions(dst.types):
+                raise Failed(log.subtract_pointers("different", insn.src, d))
+            if not _regions(src.types) <= {NUMBER, CTX, STACK, PACKET}:
+                raise Failed(log.subtract_pointers("non-singleton", insn.src, d))
+        if use_src and UNINIT in src.types:
+            raise Failed(log.invalid_type(insn.src, ARITH_TYPE_TEXT))
+        if is64:
+            regs[d] = pointer_arith(code, dst, src, state)
+        elif dst.types <= POINTER_TYPES and src.is_number:
+            # A truncated pointer: neither a pointer one may use nor a number one may leak.
+            regs[d] = RegValue(dst.types | {NUMBER}, numeric.TOP32)
+        else:
+            require(checks.number(insn.src, src) if use_src else None)
+            require(checks.number(d, dst))
+        return
+    if use_src:
+        if code in (op.ALU_DIV, op.ALU_MOD):
+            require(checks.divisor(insn.src, src, is64, options.allow_division_by_zero))
+        else:
+            require(checks.number(insn.src, src))
+    require(checks.number(d, dst))
+    regs[d] = _number(numeric.binary(name, dst.value, src.value, is64))
+
+
+def _regions(types: frozenset[str]) -> frozenset[str]:
+    """Types as regions: the packet's end is a pointer into the packet."""
+    return frozenset(PACKET if t == PACKET_END else t for t in types)
+
+
+def pointer_arith(code: int, dst: RegValue, src: RegValue, state: State) -> RegValue:
+    if code == op.ALU_ADD:
+        if dst.is_number and src.only is not None:
+            dst, src = src, dst
+        if src.is_number and dst.only is not None:
+            return RegValue(dst.types, numeric.binary("add", dst.value, src.value),
+                            numeric.binary("add", dst.offset, src.value),
+                            dst.region_size, dst.map_fd)
+        if src.is_number and dst.types <= POINTER_TYPES:
+            return RegValue(dst.types, TOP, TOP)  # several regions: the offset is lost
+        return RegValue.number()
+    if src.is_number and dst.only is not None:
+        return RegValue(dst.types, numeric.binary("sub", dst.value, src.value),
+                        numeric.binary("sub", dst.offset, src.value),
+                        dst.region_size, dst.map_fd)
+    if src.is_number and dst.types <= POINTER_TYPES:
+        return RegValue(dst.types, TOP, TOP)
+    if dst.only is not None and dst.types == src.types:
+        return RegValue.number(numeric.binary("sub", dst.offset, src.offset))
+    if dst.only == PACKET_END and src.only == PACKET:
+        return RegValue.number(numeric.binary("sub", state.packet_size, src.offset))
+    return RegValue.number()
+
+
+# Memory -------------------------------------------------------------------------------------
+
+
+def memory(state: State, insn: Instruction, options: Options) -> None:
+    cls = insn.insn_class
+    width = WIDTHS[insn.mem_size]
+    regs = state.regs
+    if cls == op.CLASS_LDX:
+        base_reg, write = insn.src, False
+    else:
+        base_reg, write = insn.dst, True
+    base = regs[base_reg]
+    require(checks.memory_base(base_reg, base))
+    atomic = cls == op.CLASS_STX and insn.mode == op.MODE_ATOMIC
+    if cls == op.CLASS_STX:
+        value = regs[insn.src]
+        if atomic:
+            require(checks.number(insn.src, value))
+        else:
+            require(checks.stored_value(base_reg, base, insn.src, value, width))
+    require(checks.bounds(base_reg, base, insn.off, width, write, state.packet_size,
+                          state.meta_offset))
+    field_at = base.offset.s.singleton if base.only == CTX else None
+    if field_at is not None and field_at + insn.off in CTX_POINTERS:
+        kind = CTX_POINTERS[field_at + insn.off]
+        if write:
+            raise Failed(log.ctx_pointer_write(log.access_text(base_reg, insn.off, width, True)))
+        if cls == op.CLASS_LDX and width == 4:
+            offset_value = (Scalar.const(0) if kind == PACKET else
+                            state.meta_offset if kind == "meta" else TOP)
+            regs[insn.dst] = RegValue(frozenset({PACKET_END if kind == PACKET_END
+                                                 else PACKET}),
+                                      POINTER_VALUE, offset_value)
+            return
+    if cls == op.CLASS_LDX and base.only == CTX:
+        lo = base.offset.s.lo + insn.off
+        hi = base.offset.s.hi + insn.off + width
+        if any(lo < slot + CTX_POINTER_WIDTH and slot < hi for slot in CTX_POINTERS):
+            # Part of a pointer field, or maybe one: not a number one may publish.
+            regs[insn.dst] = RegValue(frozenset({NUMBER, PACKET}))
+            return
+    where = base.offset.s.singleton if base.only == STACK else None
+    offset = where + insn.off if where is not None else None
+    if cls == op.CLASS_LDX:
+        if offset is not None:
+            loaded = state.stack.load(offset, width)
+            if loaded.is_number and width < 8:
+                loaded = RegValue.number(loaded.value.meet(
+                    Scalar.from_unsigned(0, (1 << (8 * width)) - 1)))
+                if loaded.value.bottom:
+                    loaded = RegValue.number(Scalar.from_unsigned(0, (1 << (8 * width)) - 1))
+            if insn.mode == op.MODE_MEMSX:
+                loaded = RegValue.number(numeric.movsx(loaded.value, 8 * width))
+            regs[insn.dst] = loaded
+        else:
+            top = Scalar.from_unsigned(0, (1 << (8 * width)) - 1)
+            if insn.mode == op.MODE_MEMSX:
+                top = numeric.movsx(TOP, 8 * width)
+            regs[insn.dst] = RegValue.number(top)
+        return
+    if base.only != STACK:
+        if atomic:
+            atomic_result(state, insn, width)
+        return
+    if offset is None:
+        state.stack.havoc(max(0, base.offset.s.lo + insn.off),
+                          min(checks.STACK_SIZE, base.offset.s.hi + insn.off + width))
+        return
+    if atomic:
+        state.stack.mark_numeric(offset, offset + width)
+        atomic_result(state, insn, width)
+        return
+    if cls == op.CLASS_ST:
+        mask = (1 << (8 * width)) - 1
+        state.stack.store(offset, width, RegValue.number(Scalar.const(insn.imm & mask)))
+    else:
+        value = regs[insn.src]
+        if width < 8 and value.is_number:
+            value = RegValue.number(value.value if value.value.u.hi < (1 << (8 * width))
+                                    else Scalar.from_unsigned(0, (1 << (8 * width)) - 1))
+        elif width < 8:
+            value = RegValue.number(Scalar.from_unsigned(0, (1 << (8 * width)) - 1))
+        state.stack.store(offset, width, value)
+
+
+def atomic_result(state: State, insn: Instruction, width: int) -> None:
+    top = Scalar.from_unsigned(0, (1 << (8 * width)) - 1)
+    if insn.imm == op.ATOMIC_CMPXCHG:
+        state.regs[0] = RegValue.number(top)
+    elif insn.imm & op.ATOMIC_FETCH:
+        state.regs[insn.src] = RegValue.number(top)
+
+
+# Branches -----------------------------------------------------------------------------------
+
+
+def condition_text(dst: int, cond: str, src: int | None, imm: int, is64: bool) -> str:
+    right = f"r{src}" if src is not None else str(imm)
+    return f"r{dst} {cond if is64 else 'w' + cond} {right}"
+
+
+def assume(state: State, dst: int, cond: str, src: int | None, imm: int,
+           is64: bool) -> State | None:
+    """The state where the condition holds, or None when it cannot."""
+    a = state.regs[dst]
+    b = state.regs[src] if src is not None else RegValue.number(
+        Scalar.const(imm if is64 else imm & numeric.MASK32))
+    if not is64 and src is None:
+        b = RegValue.number(Scalar.const(imm & numeric.MASK32 if imm >= 0 else imm))
+    out = state.copy()
+    if src == dst and a.only is not None:
+        return None if cond in ("!=", "<", ">", "s<", "s>") else out
+    if MAP_FD in a.types and cond not in ("==", "!="):
+        raise Failed(log.invalid_type(dst, ARITH_TYPE_TEXT))
+    if a.types == {MAP_FD} and b.types == {MAP_FD}:
+        na, nb = numeric.refine(a.map_fd, b.map_fd, cond, True)
+        return None if na.bottom else out
+    if (a.types <= POINTER_TYPES and b.is_number) or (
+            a.is_number and b.types <= POINTER_TYPES):
+        pointer = dst if a.types <= POINTER_TYPES else src
+        if cond.startswith("s") or not is64:
+            raise Failed(log.must_be_number(pointer if pointer is not None else dst))
+        if src is not None:
+            return out
+        na, nb = numeric.refine(a.value, b.value, cond, is64)
+        if na.bottom:
+            return None
+        out.regs[dst] = RegValue(a.types, na, a.offset, a.region_size, a.map_fd)
+        if src is not None:
+            out.regs[src] = RegValue(b.types, nb, b.offset, b.region_size, b.map_fd)
+        return out
+    if a.is_number and b.is_number:
+        na, nb = numeric.refine(a.value, b.value, cond, is64)
+        if na.bottom:
+            return None
+        out.regs[dst] = RegValue.number(na)
+        if src is not None:
+            out.regs[src] = RegValue.number(nb)
+        return out
+    if a.only is not None and a.only == b.only and a.only != NUMBER and is64:
+        na, nb = numeric.refine(a.offset, b.offset, cond, True)
+        if na.bottom:
+            return None
+        out.regs[dst] = RegValue(a.types, a.value, na, a.region_size, a.map_fd)
+        if src is not None:
+            out.regs[src] = RegValue(b.types, b.value, nb, b.region_size, b.map_fd)
+        return out
+    if a.only == PACKET and b.only == PACKET_END and is64:
+        # data + off <= data_end (or < ): the packet holds at least off bytes.
+        if cond in ("<=", "<", "s<=", "s<"):
+            extra = 1 if cond.endswith("<") else 0
+            out.packet_size = out.packet_size.meet(
+                Scalar.from_unsigned(max(0, a.offset.s.lo + extra), numeric.UMAX64))
+            if out.packet_size.bottom:
+                return None
+        return out
+    if b.only == PACKET and a.only == PACKET_END and is64 and cond in (">=", ">", "s>=", "s>"):
+        extra = 1 if cond.endswith(">") else 0
+        out.packet_size = out.packet_size.meet(
+            Scalar.from_unsigned(max(0, b.offset.s.lo + extra), numeric.UMAX64))
+        return None if out.packet_size.bottom else out
+    return out
+
+
+def branch(state: State, insn: Instruction, edge: Edge) -> tuple[State | None, str]:
+    cond = JMP_OPS[insn.operation]
+    if edge.kind == "fallthrough":
+        cond = numeric.NEGATION[cond]
+    src = insn.src if insn.source == op.SRC_X else None
+    is64 = insn.insn_class == op.CLASS_JMP
+    text = condition_text(insn.dst, cond, src, insn.imm, is64)
+    return assume(state, insn.dst, cond, src, insn.imm, is64), text
+
+
+def assume_pseudo(state: State, a: Assume) -> State | None:
+    return assume(state, a.dst, a.op, a.src, a.imm, a.is64)
+
+
+# Calls and lddw -----------------------------------------------------------------------------
+
+
+def helper_call(state: State, insn: Instruction) -> None:
+    for r in range(1, 6):
+        state.regs[r] = UNINIT_VALUE
+    kind = HELPER_RESULTS.get(insn.imm) if insn.opcode == op.OPCODE_CALL else None
+    state.regs[0] = (RegValue.number() if kind is None else
+                     RegValue(frozenset({kind}), NULLABLE_VALUE, Scalar.const(0)))
+
+
+def lddw(state: State, insn: Instruction) -> None:
+    if insn.src in (op.PSEUDO_MAP_FD, op.PSEUDO_MAP_IDX):
+        state.regs[insn.dst] = RegValue(frozenset({MAP_FD}), TOP, BOTTOM, TOP,
+                                        Scalar.const(insn.imm))
+    else:
+        state.regs[insn.dst] = RegValue.number(Scalar.const(insn.imm64))
+
+
+def is_conditional_jump(insn: Instruction) -> bool:
+    return is_conditional(insn)
+
+
+__all__ = ["Failed", "Options", "State"]

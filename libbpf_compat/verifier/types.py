@@ -1,0 +1,93 @@
+"""Register types: what a register holds (a number or a kind of pointer) and where.
+
+A :class:`RegValue` is a set of possible types, the offset interval the pointer
+types share, the numeric value (for numbers; for pointers the value of the address
+is unknown), and per-type extras (the size of a shared region, a map fd).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from libbpf_compat.verifier.numeric import BOTTOM, TOP, Scalar
+
+NUMBER = "number"
+CTX = "ctx"
+STACK = "stack"
+PACKET = "packet"
+PACKET_END = "packet_end"  # PREVAIL writes a pointer to the packet's end as packet
+PACKET_META = "packet_meta"
+SHARED = "shared"
+MAP_FD = "map_fd"
+MAP_FD_PROGRAMS = "map_fd_programs"
+SOCKET = "socket"
+ALLOC_MEM = "alloc_mem"
+FUNC = "func"
+UNINIT = "uninit"
+
+POINTER_TYPES = frozenset({CTX, STACK, PACKET, PACKET_END, PACKET_META, SHARED, SOCKET,
+                           ALLOC_MEM})
+MEMORY_TYPES = frozenset({CTX, STACK, PACKET, SHARED, SOCKET, ALLOC_MEM})
+ALL_TYPES = frozenset({NUMBER, MAP_FD, MAP_FD_PROGRAMS, FUNC}) | POINTER_TYPES
+
+
+@dataclass(frozen=True)
+class RegValue:
+    """The abstract value of one register."""
+
+    types: frozenset[str] = frozenset({UNINIT})
+    value: Scalar = TOP
+    offset: Scalar = TOP
+    region_size: Scalar = TOP  # shared regions: their size
+    map_fd: Scalar = TOP  # map_fd and map_fd_programs: which map
+
+    @staticmethod
+    def number(value: Scalar = TOP) -> RegValue:
+        return RegValue(frozenset({NUMBER}), value)
+
+    @staticmethod
+    def pointer(kind: str, offset: Scalar, region_size: Scalar = TOP) -> RegValue:
+        return RegValue(frozenset({kind}), TOP, offset, region_size)
+
+    @property
+    def bottom(self) -> bool:
+        return not self.types
+
+    @property
+    def is_number(self) -> bool:
+        return self.types == {NUMBER}
+
+    @property
+    def only(self) -> str | None:
+        return next(iter(self.types)) if len(self.types) == 1 else None
+
+    def join(self, other: RegValue) -> RegValue:
+        if self.bottom:
+            return other
+        if other.bottom:
+            return self
+        return RegValue(self.types | other.types, self.value.join(other.value),
+                        self.offset.join(other.offset),
+                        self.region_size.join(other.region_size),
+                        self.map_fd.join(other.map_fd))
+
+    def widen(self, other: RegValue) -> RegValue:
+        if self.bottom:
+            return other
+        if other.bottom:
+            return self
+        return RegValue(self.types | other.types, self.value.widen(other.value),
+                        self.offset.widen(other.offset),
+                        self.region_size.widen(other.region_size),
+                        self.map_fd.widen(other.map_fd))
+
+    def leq(self, other: RegValue) -> bool:
+        return (self.types <= other.types and self.value.leq(other.value)
+                and self.offset.leq(other.offset)
+                and self.region_size.leq(other.region_size)
+                and self.map_fd.leq(other.map_fd))
+
+
+UNINIT_VALUE = RegValue()
+NO_VALUE = RegValue(frozenset(), BOTTOM, BOTTOM, BOTTOM, BOTTOM)
+
