@@ -22,7 +22,7 @@ from libbpf_compat.verifier.numeric import Scalar
 from libbpf_compat.verifier.types import RegValue
 from tests.shared_data import SHARED, shared_path
 
-AGREEMENT_FLOOR = 0.91
+AGREEMENT_FLOOR = 0.95
 
 
 def _kind(message: str) -> str:

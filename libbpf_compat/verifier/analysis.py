@@ -152,7 +152,7 @@ class Analyzer:
             elif insn.is_lddw:
                 transfer.lddw(after, insn)
             elif insn.opcode in (op.OPCODE_CALL, op.OPCODE_CALLX):
-                transfer.helper_call(after, insn)
+                transfer.helper_call(after, insn, self.options)
             else:
                 return []
             return [((frames, nxt), after)]
@@ -313,8 +313,8 @@ def initial_state(pre: PreState) -> State:
             continue
         value = _signed(_resolve(spec.svalue, pre)).meet(_unsigned(_resolve(spec.uvalue,
                                                                                pre)))
-        if value.bottom:
-            value = TOP
+        if value.bottom:  # svalue and uvalue disagree: the unsigned view wins (as callx reads)
+            value = _unsigned(_resolve(spec.uvalue, pre))
         if types and types <= POINTER_TYPES and spec.svalue is None and spec.uvalue is None:
             value = POINTER_VALUE
         offset = BOTTOM

@@ -6,13 +6,19 @@ only read it. A failed check ends the path (the state after it is bottom).
 
 from __future__ import annotations
 
+from libbpf_compat.helpers.prototypes import socket_access_ok
 from libbpf_compat.verifier import log
 from libbpf_compat.verifier.numeric import UMAX64, Scalar
 from libbpf_compat.verifier.types import (
+    ALLOC_MEM,
+    CTX,
+    MAP_FD,
+    MAP_FD_PROGRAMS,
     MEMORY_TYPES,
     NUMBER,
     PACKET,
     SHARED,
+    SOCKET,
     STACK,
     UNINIT,
     RegValue,
@@ -64,7 +70,15 @@ def bounds(reg: int, value: RegValue, offset: int, width: int, write: bool,
             return log.lower_bound("meta_offset", access)
         if hi > packet_size.s.lo:
             return log.upper_bound("packet_size", access)
+    elif kind in (SOCKET, ALLOC_MEM) and value.value.u.contains(0):
+        return log.possible_null(access)
+    elif kind == SOCKET:
+        at = value.offset.s.singleton
+        if write or at is None or not socket_access_ok(at + offset, width):
+            return log.invalid_socket_access(access)
     elif kind == SHARED:
+        if value.value.u.contains(0):
+            return log.possible_null(access)
         if lo < 0:
             return log.lower_bound("0", access)
         if value.region_size.u.hi != UMAX64 and hi > value.region_size.s.lo:
@@ -80,3 +94,80 @@ def stored_value(base: int, base_value: RegValue, src: int, value: RegValue,
     if UNINIT in value.types and width < 8:
         return log.must_be_number(src)
     return log.store_not_number(base, src)
+
+
+# Helper arguments (kinds from libbpf_compat.helpers.prototypes) ------------------------------
+
+HELPER_MEMORY_TYPES = frozenset({STACK, PACKET, SHARED})
+HELPER_MEMORY_TEXT = "in {stack, packet, shared}"
+_SINGLE_TYPES = {"ctx": CTX, "socket": SOCKET, "alloc_mem": ALLOC_MEM}
+
+
+def map_argument(reg: int, value: RegValue, programs: bool) -> str | None:
+    """A map from ``lddw rN, map_fd``; tail calls need a map of programs."""
+    if programs:
+        ok = bool(value.types) and value.types <= {MAP_FD, MAP_FD_PROGRAMS}
+        return None if ok else log.invalid_type(reg, "== map_fd_programs")
+    return None if value.types == {MAP_FD} else log.invalid_type(reg, "== map_fd")
+
+
+def single_type(reg: int, value: RegValue, kind: str) -> str | None:
+    """The argument must be exactly a ``kind`` pointer (ctx, socket, alloc_mem)."""
+    return None if value.types == {_SINGLE_TYPES[kind]} else log.invalid_type(reg, f"== {kind}")
+
+
+def helper_memory_type(reg: int, value: RegValue) -> str | None:
+    if value.only is None or value.only not in HELPER_MEMORY_TYPES:
+        return log.invalid_type(reg, HELPER_MEMORY_TEXT)
+    return None
+
+
+def size_argument(reg: int, value: RegValue, zero_ok: bool) -> str | None:
+    if not value.is_number:
+        return log.must_be_number(reg)
+    lo = value.value.s.lo
+    return None if lo > 0 or (zero_ok and lo >= 0) else log.invalid_size(reg, zero_ok)
+
+
+def _bound_text(v: int) -> str:
+    if v <= -(1 << 63):
+        return "-oo"
+    if v >= (1 << 63) - 1:
+        return "oo"
+    return str(v)
+
+
+def helper_memory(reg: int, value: RegValue, size: int, where: str, write: bool,
+                  map_update: bool, numeric: frozenset[int], packet_size: Scalar,
+                  meta_offset: Scalar) -> str | None:
+    """``size`` bytes at ``reg`` a helper reads (or writes) must lie in one region; bytes
+    it reads from the stack must hold numbers. ``where`` names the access in messages."""
+    kind = value.only
+    offset = value.offset.s
+    lo, hi = offset.lo, offset.hi + size
+    if kind == STACK:
+        if not write:
+            start = offset.singleton
+            if start is None or not all(b in numeric for b in range(start, start + size)):
+                if map_update:
+                    end = hi if offset.hi < (1 << 63) - 1 else offset.hi
+                    return log.map_update_not_numeric(_bound_text(lo), _bound_text(end), where)
+                return log.stack_not_numeric(where)
+            return None
+        if lo < 0:
+            return log.lower_bound("0", where)
+        if hi > STACK_SIZE:
+            return log.upper_bound("total_stack_size", where)
+    elif kind == SHARED:
+        if value.value.u.contains(0):
+            return log.possible_null(where)
+        if lo < 0:
+            return log.lower_bound("0", where)
+        if value.region_size.u.hi != UMAX64 and hi > value.region_size.s.lo:
+            return log.upper_bound(f"r{reg}.shared_region_size", where)
+    elif kind == PACKET:
+        if lo < meta_offset.s.lo:
+            return log.lower_bound("meta_offset", where)
+        if hi > packet_size.s.lo:
+            return log.upper_bound("packet_size", where)
+    return None

@@ -66,3 +66,37 @@ def subtract_pointers(what: str, src: int, dst: int) -> str:
     """``what`` is ``different`` or ``non-singleton``."""
     return (f"Cannot subtract pointers to {what} regions (r{src}.type == number or "
             f"r{dst}.type == r{src}.type in {{ctx, stack, packet}})")
+
+
+def possible_null(where: str) -> str:
+    return f"Possible null access ({where})"
+
+
+def within(reg: int, size: str) -> str:
+    """``within(r2:key_size(r1))``: the bytes of a map key or value a helper reads."""
+    return f"within(r{reg}:{size}(r1))"
+
+
+def stack_not_numeric(access: str) -> str:
+    return f"Stack content is not numeric ({access})"
+
+
+def map_update_not_numeric(lo: str, hi: str, where: str) -> str:
+    return f"Illegal map update with a non-numerical value [{lo}-{hi}) ({where})"
+
+
+def invalid_size(reg: int, zero_ok: bool) -> str:
+    return f"Invalid size (r{reg}.value {'>=' if zero_ok else '>'} 0)"
+
+
+def invalid_helper(helper_id: int, reg: int | None = None) -> str:
+    where = f" (r{reg}.type is helper)" if reg is not None else ""
+    return f"invalid helper function id {helper_id}{where}"
+
+
+def callx_not_singleton(reg: int) -> str:
+    return f"callx helper function id is not a valid singleton (r{reg}.type is helper)"
+
+
+def invalid_socket_access(access: str) -> str:
+    return f"Invalid socket access ({access})"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from libbpf_compat.helpers.ids import helper_by_internal
+from libbpf_compat.helpers.prototypes import Arg, Prototype, Ret, prototype, size_argument
 from libbpf_compat.isa import Instruction
 from libbpf_compat.isa import opcodes as op
 from libbpf_compat.verifier import checks, log, numeric
@@ -37,7 +39,6 @@ CTX_POINTERS = {0: PACKET, 4: PACKET_END}
 CTX_POINTER_WIDTH = 4
 POINTER_VALUE = Scalar.from_unsigned(1, 2147418112)
 NULLABLE_VALUE = Scalar.from_unsigned(0, 2147418112)
-HELPER_RESULTS = {1: SHARED, 99: SOCKET, 131: ALLOC_MEM}
 ARITH_TYPE_TEXT = "in {number, ctx, stack, packet, shared}"
 ALU_NAMES = {op.ALU_ADD: "add", op.ALU_SUB: "sub", op.ALU_MUL: "mul", op.ALU_DIV: "div",
              op.ALU_OR: "or", op.ALU_AND: "and", op.ALU_LSH: "lsh", op.ALU_RSH: "rsh",
@@ -47,11 +48,26 @@ JMP_OPS = {op.JMP_JEQ: "==", op.JMP_JNE: "!=", op.JMP_JGT: ">", op.JMP_JGE: ">="
            op.JMP_JSLT: "s<", op.JMP_JSLE: "s<=", op.JMP_JSET: "&=="}
 
 
+@dataclass(frozen=True)
+class MapShape:
+    """What the verifier needs to know of a map: its key and value sizes."""
+
+    key_size: int
+    value_size: int
+
+
+#: The map every fd stands for in PREVAIL's YAML cases (a 4-byte key and value).
+TEST_MAP = MapShape(4, 4)
+
+
 @dataclass
 class Options:
     allow_division_by_zero: bool = True
     big_endian: bool = False
     termination: bool = False
+    #: map fd -> shape; fds not listed stand for ``default_map``.
+    maps: dict[int, MapShape] = field(default_factory=dict)
+    default_map: MapShape = field(default_factory=lambda: TEST_MAP)
 
 
 @dataclass
@@ -366,12 +382,129 @@ def assume_pseudo(state: State, a: Assume) -> State | None:
 # Calls and lddw -----------------------------------------------------------------------------
 
 
-def helper_call(state: State, insn: Instruction) -> None:
+def map_shape(options: Options, fds: Scalar, smallest: bool = False) -> MapShape:
+    """The shape of the map ``fds`` names. When it may name several, the largest key and
+    value (what a helper reads must fit all of them) or, with ``smallest``, the smallest
+    (the value a lookup returns may be from any of them)."""
+    fd = fds.u.singleton
+    if fd is not None:
+        return options.maps.get(fd, options.default_map)
+    shapes = [*options.maps.values(), options.default_map]
+    pick = min if smallest else max
+    return MapShape(pick(m.key_size for m in shapes), pick(m.value_size for m in shapes))
+
+
+def helper_id(state: State, insn: Instruction) -> int:
+    """The internal id of the helper a ``call``/``callx`` names, or raise."""
+    if insn.opcode == op.OPCODE_CALL:
+        if helper_by_internal(insn.imm) is None:
+            raise Failed(log.invalid_helper(insn.imm))
+        return insn.imm
+    reg = insn.dst
+    target = state.regs[reg]
+    require(checks.number(reg, target))
+    found = target.value.u.singleton
+    if found is None:
+        raise Failed(log.callx_not_singleton(reg))
+    if prototype(found) is None:
+        raise Failed(log.invalid_helper(found, reg))
+    return found
+
+
+def check_arguments(state: State, proto: Prototype, options: Options) -> None:
+    """Check r1..r5 against the prototype, in order; the first failure ends the path."""
+    regs = state.regs
+    for index, kind in enumerate(proto.args):
+        reg = index + 1
+        value = regs[reg]
+        if kind in (Arg.ANYTHING, Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO):
+            continue  # sizes are checked with their memory argument
+        if kind == Arg.SCALAR:
+            require(checks.number(reg, value))
+        elif kind in (Arg.CONST_MAP_PTR, Arg.PROG_ARRAY_PTR):
+            require(checks.map_argument(reg, value, kind == Arg.PROG_ARRAY_PTR))
+        elif kind == Arg.PTR_TO_CTX:
+            require(checks.single_type(reg, value, CTX))
+        elif kind == Arg.PTR_TO_SOCKET:
+            require(checks.single_type(reg, value, SOCKET))
+        elif kind == Arg.PTR_TO_ALLOC_MEM:
+            require(checks.single_type(reg, value, ALLOC_MEM))
+        elif kind.is_map_region:
+            require(checks.helper_memory_type(reg, value))
+            shape = map_shape(options, regs[1].map_fd)
+            key = kind == Arg.PTR_TO_MAP_KEY
+            size = shape.key_size if key else shape.value_size
+            write = kind == Arg.PTR_TO_UNINIT_MAP_VALUE
+            where = log.within(reg, "key_size" if key else "value_size")
+            require(checks.helper_memory(reg, value, size, where, write, True,
+                                         state.stack.numeric, state.packet_size,
+                                         state.meta_offset))
+            if write:
+                _written(state, value, size)
+        elif kind.is_memory:
+            size_at = size_argument(proto, index)
+            if kind == Arg.PTR_TO_MEM_OR_NULL and value.is_number:
+                require(None if value.value.value == 0 else
+                        log.invalid_type(reg, checks.HELPER_MEMORY_TEXT))
+                continue
+            require(checks.helper_memory_type(reg, value))
+            if size_at is None:
+                continue
+            size_reg = size_at + 1
+            size_value = regs[size_reg]
+            require(checks.size_argument(size_reg, size_value,
+                                         proto.args[size_at] == Arg.CONST_SIZE_OR_ZERO))
+            size = min(size_value.value.u.hi, numeric.UMAX64)
+            write = kind == Arg.PTR_TO_UNINIT_MEM
+            where = f"valid_access(r{reg}.offset, width=r{size_reg}) for " + (
+                "write" if write else "read")
+            require(checks.helper_memory(reg, value, size, where, write, False,
+                                         state.stack.numeric, state.packet_size,
+                                         state.meta_offset))
+            if write:
+                _written(state, value, size)
+
+
+def _written(state: State, value: RegValue, size: int) -> None:
+    """A helper filled ``size`` bytes at ``value``: on the stack they now hold numbers."""
+    if value.only != STACK:
+        return
+    start = value.offset.s.singleton
+    if start is not None:
+        state.stack.mark_numeric(start, start + size)
+    else:
+        state.stack.havoc(max(0, value.offset.s.lo),
+                          min(checks.STACK_SIZE, value.offset.s.hi + size))
+
+
+def helper_result(state: State, proto: Prototype, options: Options) -> RegValue:
+    ret = proto.ret
+    if ret == Ret.MAP_VALUE_OR_NULL:
+        shape = map_shape(options, state.regs[1].map_fd, smallest=True)
+        return RegValue(frozenset({SHARED}), NULLABLE_VALUE, Scalar.const(0),
+                        Scalar.const(shape.value_size))
+    if ret == Ret.SOCKET_OR_NULL:
+        return RegValue(frozenset({SOCKET}), NULLABLE_VALUE, Scalar.const(0))
+    if ret == Ret.ALLOC_MEM_OR_NULL:
+        size = state.regs[2]
+        return RegValue(frozenset({ALLOC_MEM}), NULLABLE_VALUE, Scalar.const(0),
+                        size.value if size.is_number else TOP)
+    return RegValue.number()
+
+
+def helper_call(state: State, insn: Instruction, options: Options | None = None) -> None:
+    """A helper call: the arguments checked against the helper's prototype (from the
+    helper registry), r1-r5 clobbered, r0 typed by the prototype's return kind."""
+    options = options or Options()
+    result = RegValue.number()
+    if insn.opcode == op.OPCODE_CALLX or insn.source == 0:
+        found = prototype(helper_id(state, insn))
+        if found is not None:
+            check_arguments(state, found, options)
+            result = helper_result(state, found, options)
     for r in range(1, 6):
         state.regs[r] = UNINIT_VALUE
-    kind = HELPER_RESULTS.get(insn.imm) if insn.opcode == op.OPCODE_CALL else None
-    state.regs[0] = (RegValue.number() if kind is None else
-                     RegValue(frozenset({kind}), NULLABLE_VALUE, Scalar.const(0)))
+    state.regs[0] = result
 
 
 def lddw(state: State, insn: Instruction) -> None:
@@ -386,4 +519,4 @@ def is_conditional_jump(insn: Instruction) -> bool:
     return is_conditional(insn)
 
 
-__all__ = ["Failed", "Options", "State"]
+__all__ = ["TEST_MAP", "Failed", "MapShape", "Options", "State"]

@@ -25,6 +25,9 @@ ALLOC_MEM = "alloc_mem"
 FUNC = "func"
 UNINIT = "uninit"
 
+#: The address of a pointer known not to be null (PREVAIL's range for pointers).
+NON_NULL = Scalar.from_unsigned(1, 0x7FFF0000)
+
 POINTER_TYPES = frozenset({CTX, STACK, PACKET, PACKET_END, PACKET_META, SHARED, SOCKET,
                            ALLOC_MEM})
 MEMORY_TYPES = frozenset({CTX, STACK, PACKET, SHARED, SOCKET, ALLOC_MEM})
@@ -47,7 +50,8 @@ class RegValue:
 
     @staticmethod
     def pointer(kind: str, offset: Scalar, region_size: Scalar = TOP) -> RegValue:
-        return RegValue(frozenset({kind}), TOP, offset, region_size)
+        """A pointer known not to be null."""
+        return RegValue(frozenset({kind}), NON_NULL, offset, region_size)
 
     @property
     def bottom(self) -> bool:

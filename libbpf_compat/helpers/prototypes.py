@@ -1,0 +1,217 @@
+"""Helper prototypes: what each argument register must hold and what r0 holds after.
+
+The verifier reads these to check a call (``call N`` and ``callx rN``) and to type
+its result; they are keyed by internal helper id (see :mod:`.ids`). Argument kinds
+follow the helpers' documented C signatures (``bpf_helper_defs.h`` on Linux,
+``ebpf_helpers.h`` on Windows): a memory argument is paired with the argument that
+gives its size, which comes right after it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from libbpf_compat.helpers.ids import helper_by_name
+
+
+class Arg(enum.Enum):
+    """What one argument register must hold."""
+
+    ANYTHING = "anything"  # any initialised value, not checked further
+    SCALAR = "scalar"  # a number
+    CONST_MAP_PTR = "const_map_ptr"  # a map (from ``lddw rN, map_fd``)
+    PROG_ARRAY_PTR = "prog_array_ptr"  # a map of programs (tail calls)
+    PTR_TO_MAP_KEY = "ptr_to_map_key"  # key_size readable bytes of the map in r1
+    PTR_TO_MAP_VALUE = "ptr_to_map_value"  # value_size readable bytes of the map in r1
+    PTR_TO_UNINIT_MAP_VALUE = "ptr_to_uninit_map_value"  # value_size writable bytes
+    PTR_TO_MEM = "ptr_to_mem"  # readable memory; its size is the next argument
+    PTR_TO_MEM_OR_NULL = "ptr_to_mem_or_null"  # the same, or 0 (with size 0)
+    PTR_TO_UNINIT_MEM = "ptr_to_uninit_mem"  # writable memory; its size is the next argument
+    CONST_SIZE = "const_size"  # the size of the memory before it: > 0
+    CONST_SIZE_OR_ZERO = "const_size_or_zero"  # the size of the memory before it: >= 0
+    PTR_TO_CTX = "ptr_to_ctx"  # the program's context
+    PTR_TO_SOCKET = "ptr_to_socket"  # a socket from a lookup
+    PTR_TO_ALLOC_MEM = "ptr_to_alloc_mem"  # a ring buffer record from ringbuf_reserve
+
+    @property
+    def is_memory(self) -> bool:
+        return self in (Arg.PTR_TO_MEM, Arg.PTR_TO_MEM_OR_NULL, Arg.PTR_TO_UNINIT_MEM)
+
+    @property
+    def is_size(self) -> bool:
+        return self in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO)
+
+    @property
+    def is_map_region(self) -> bool:
+        return self in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE,
+                        Arg.PTR_TO_UNINIT_MAP_VALUE)
+
+
+class Ret(enum.Enum):
+    """What r0 holds after the call."""
+
+    INTEGER = "integer"
+    VOID = "void"  # r0 is a number nobody should read
+    MAP_VALUE_OR_NULL = "map_value_or_null"  # value_size bytes of the map in r1, or 0
+    SOCKET_OR_NULL = "socket_or_null"
+    ALLOC_MEM_OR_NULL = "alloc_mem_or_null"  # a ring buffer record of r2 bytes, or 0
+
+
+@dataclass(frozen=True)
+class Prototype:
+    name: str
+    ret: Ret
+    args: tuple[Arg, ...]  # r1, r2, … in order
+
+
+A = Arg
+_MAP_KEY = (A.CONST_MAP_PTR, A.PTR_TO_MAP_KEY)
+_PROBE_READ = (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING)
+_SK_LOOKUP = (A.PTR_TO_CTX, A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING, A.ANYTHING)
+
+#: name -> (return, arguments). Names as in :mod:`.ids` (without ``bpf_``).
+_TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
+    # Maps
+    "map_lookup_elem": (Ret.MAP_VALUE_OR_NULL, _MAP_KEY),
+    "map_update_elem": (Ret.INTEGER, (*_MAP_KEY, A.PTR_TO_MAP_VALUE, A.ANYTHING)),
+    "map_delete_elem": (Ret.INTEGER, _MAP_KEY),
+    "map_lookup_and_delete_elem": (Ret.MAP_VALUE_OR_NULL, _MAP_KEY),
+    "map_lookup_percpu_elem": (Ret.MAP_VALUE_OR_NULL, (*_MAP_KEY, A.ANYTHING)),
+    "map_push_elem": (Ret.INTEGER, (A.CONST_MAP_PTR, A.PTR_TO_MAP_VALUE, A.ANYTHING)),
+    "map_pop_elem": (Ret.INTEGER, (A.CONST_MAP_PTR, A.PTR_TO_UNINIT_MAP_VALUE)),
+    "map_peek_elem": (Ret.INTEGER, (A.CONST_MAP_PTR, A.PTR_TO_UNINIT_MAP_VALUE)),
+    "tail_call": (Ret.INTEGER, (A.PTR_TO_CTX, A.PROG_ARRAY_PTR, A.ANYTHING)),
+    "redirect_map": (Ret.INTEGER, (A.CONST_MAP_PTR, A.ANYTHING, A.ANYTHING)),
+    "get_stackid": (Ret.INTEGER, (A.PTR_TO_CTX, A.CONST_MAP_PTR, A.ANYTHING)),
+    # Ring buffers and perf events
+    "ringbuf_output": (Ret.INTEGER, (A.CONST_MAP_PTR, A.PTR_TO_MEM, A.CONST_SIZE_OR_ZERO,
+                                     A.ANYTHING)),
+    "ringbuf_reserve": (Ret.ALLOC_MEM_OR_NULL, (A.CONST_MAP_PTR, A.SCALAR, A.ANYTHING)),
+    "ringbuf_submit": (Ret.VOID, (A.PTR_TO_ALLOC_MEM, A.ANYTHING)),
+    "ringbuf_discard": (Ret.VOID, (A.PTR_TO_ALLOC_MEM, A.ANYTHING)),
+    "ringbuf_query": (Ret.INTEGER, (A.CONST_MAP_PTR, A.ANYTHING)),
+    "perf_event_output": (Ret.INTEGER, (A.PTR_TO_CTX, A.CONST_MAP_PTR, A.ANYTHING,
+                                        A.PTR_TO_MEM, A.CONST_SIZE_OR_ZERO)),
+    "perf_event_read": (Ret.INTEGER, (A.CONST_MAP_PTR, A.ANYTHING)),
+    # Tracing
+    "probe_read": (Ret.INTEGER, _PROBE_READ),
+    "probe_read_str": (Ret.INTEGER, _PROBE_READ),
+    "probe_read_user": (Ret.INTEGER, _PROBE_READ),
+    "probe_read_kernel": (Ret.INTEGER, _PROBE_READ),
+    "probe_read_user_str": (Ret.INTEGER, _PROBE_READ),
+    "probe_read_kernel_str": (Ret.INTEGER, _PROBE_READ),
+    "trace_printk": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING, A.ANYTHING,
+                                   A.ANYTHING)),
+    "get_stack": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE_OR_ZERO,
+                                A.ANYTHING)),
+    "get_current_comm": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE)),
+    # Time, randomness, the current task
+    "ktime_get_ns": (Ret.INTEGER, ()),
+    "ktime_get_boot_ns": (Ret.INTEGER, ()),
+    "ktime_get_coarse_ns": (Ret.INTEGER, ()),
+    "ktime_get_tai_ns": (Ret.INTEGER, ()),
+    "jiffies64": (Ret.INTEGER, ()),
+    "get_prandom_u32": (Ret.INTEGER, ()),
+    "get_smp_processor_id": (Ret.INTEGER, ()),
+    "get_numa_node_id": (Ret.INTEGER, ()),
+    "get_current_pid_tgid": (Ret.INTEGER, ()),
+    "get_current_uid_gid": (Ret.INTEGER, ()),
+    "get_current_cgroup_id": (Ret.INTEGER, ()),
+    "get_current_task": (Ret.INTEGER, ()),
+    # Packets and sockets
+    "csum_diff": (Ret.INTEGER, (A.PTR_TO_MEM_OR_NULL, A.CONST_SIZE_OR_ZERO,
+                                A.PTR_TO_MEM_OR_NULL, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
+    "redirect": (Ret.INTEGER, (A.ANYTHING, A.ANYTHING)),
+    "xdp_adjust_head": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
+    "xdp_adjust_tail": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
+    "xdp_adjust_meta": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
+    "skb_load_bytes": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.PTR_TO_UNINIT_MEM,
+                                     A.CONST_SIZE)),
+    "skb_store_bytes": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.PTR_TO_MEM, A.CONST_SIZE,
+                                      A.ANYTHING)),
+    "l3_csum_replace": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING, A.ANYTHING,
+                                      A.ANYTHING)),
+    "l4_csum_replace": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING, A.ANYTHING,
+                                      A.ANYTHING)),
+    "get_hash_recalc": (Ret.INTEGER, (A.PTR_TO_CTX,)),
+    "get_socket_cookie": (Ret.INTEGER, (A.PTR_TO_CTX,)),
+    "get_cgroup_classid": (Ret.INTEGER, (A.PTR_TO_CTX,)),
+    "sk_lookup_tcp": (Ret.SOCKET_OR_NULL, _SK_LOOKUP),
+    "sk_lookup_udp": (Ret.SOCKET_OR_NULL, _SK_LOOKUP),
+    "skc_lookup_tcp": (Ret.SOCKET_OR_NULL, _SK_LOOKUP),
+    "sk_release": (Ret.INTEGER, (A.PTR_TO_SOCKET,)),
+}
+
+
+def _build() -> dict[int, Prototype]:
+    table: dict[int, Prototype] = {}
+    for name, (ret, args) in _TABLE.items():
+        helper = helper_by_name(name)
+        if helper is None:  # a name the ID registry lacks is a bug in this table
+            raise KeyError(f"prototype for unknown helper {name!r}")
+        table[helper.internal] = Prototype(name, ret, args)
+    return table
+
+
+#: Internal helper id -> prototype.
+PROTOTYPES: dict[int, Prototype] = _build()
+
+
+def prototype(helper_id: int) -> Prototype | None:
+    """The prototype of the helper with internal id ``helper_id``, or None."""
+    return PROTOTYPES.get(helper_id)
+
+
+@dataclass(frozen=True)
+class SocketField:
+    """A readable field of ``struct bpf_sock`` (the object the socket lookups return)."""
+
+    name: str
+    offset: int
+    size: int
+    narrow: bool  # loads of 1 or 2 aligned bytes inside one 4-byte word are allowed
+
+
+#: ``struct bpf_sock`` (uapi/linux/bpf.h) as a lookup's result may be read; type,
+#: protocol, mark and priority (8..23) are left out: ``skc_lookup_tcp`` returns a
+#: ``sock_common``, which lacks them, and one socket type stands for both here.
+SOCKET_FIELDS: tuple[SocketField, ...] = (
+    SocketField("bound_dev_if", 0, 4, False),
+    SocketField("family", 4, 4, True),
+    SocketField("src_ip4", 24, 4, True),
+    SocketField("src_ip6", 28, 16, True),
+    SocketField("src_port", 44, 4, True),
+    SocketField("dst_port", 48, 2, True),
+    SocketField("dst_ip4", 52, 4, True),
+    SocketField("dst_ip6", 56, 16, True),
+    SocketField("state", 72, 4, False),
+    SocketField("rx_queue_mapping", 76, 4, True),
+)
+
+
+def socket_access_ok(offset: int, width: int) -> bool:
+    """May a program load ``width`` bytes at ``offset`` of a socket?"""
+    if offset == 48 and width == 4:  # dst_port read as the 32-bit field it once was
+        return True
+    for f in SOCKET_FIELDS:
+        if f.offset <= offset < f.offset + f.size:
+            if width not in (1, 2, 4) or offset % width or offset + width > f.offset + f.size:
+                return False
+            word = f.offset + (offset - f.offset) // 4 * 4
+            if offset + width > word + 4:
+                return False
+            return f.narrow or (width == 4 and offset == word)
+    return False
+
+
+def size_argument(proto: Prototype, index: int) -> int | None:
+    """For the memory argument at ``index`` (0 for r1), the index of its size argument."""
+    nxt = index + 1
+    if proto.args[index].is_memory and nxt < len(proto.args) and proto.args[nxt].is_size:
+        return nxt
+    return None
+
+
+__all__ = ["PROTOTYPES", "SOCKET_FIELDS", "Arg", "Prototype", "Ret", "SocketField", "prototype",
+           "size_argument", "socket_access_ok"]
