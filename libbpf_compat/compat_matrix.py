@@ -205,6 +205,14 @@ def _prog_type_rows() -> Iterable[str]:
         if prog_type == BpfProgType.BPF_PROG_TYPE_XDP:
             status = ("partly supported: loads, runs through bpf_prog_test_run_opts and on the "
                       "XDP hook (attach via bpf_program__attach_xdp / bpf_xdp_attach)")
+        elif prog_type == BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR:
+            status = ("partly supported: loads and runs on the sock_addr hook's attach points "
+                      "(connect, recv_accept, connect_authorization, bind, listen, sendmsg, "
+                      "recvmsg; attach via bpf_program__attach_cgroup, or bpf_program__attach "
+                      "for eBPF-for-Windows objects) and through bpf_prog_test_run_opts")
+        elif prog_type == windows.INTERNAL_PROG_BIND:
+            status = ("partly supported: loads and runs on the bind hook (attach via "
+                      "bpf_program__attach) and through bpf_prog_test_run_opts")
         elif prog_type in TEST_RUN_PROG_TYPES:
             status = "partly supported: loads and runs through bpf_prog_test_run_opts; no hook"
         else:
@@ -214,8 +222,8 @@ def _prog_type_rows() -> Iterable[str]:
 
 
 PLANNED = [
-    ("hooks (attaching programs, links)", "XDP has its hook; the runtime issue adds bind, "
-     "sock_addr, sock_ops, process and the Linux counterparts"),
+    ("hooks (attaching programs, links)", "XDP, bind and sock_addr have their hooks; the "
+     "runtime issue adds sock_ops, process and the other Linux counterparts"),
     ("verifier", "programs run bounds-checked until the verifier issue lands"),
 ]
 
@@ -263,8 +271,9 @@ def render() -> str:
         "## Program types",
         "",
         "Program types the object loader knows by section name (libbpf's table and the "
-        "eBPF-for-Windows names), with each platform's number. XDP programs of either ABI "
-        "have their context accesses rewritten to the native XDP context.",
+        "eBPF-for-Windows names), with each platform's number. XDP, bind and sock_addr "
+        "programs of either ABI have their context accesses rewritten to their hook's "
+        "native context.",
         "",
         "| program type | Linux | Windows | sections | status |",
         "|---|---|---|---|---|",

@@ -8,12 +8,19 @@ leaves the attachment and the fd alone (as libbpf leaves a disconnected
 link's fd open). Closing the object detaches its programs' links that are
 not disconnected.
 
-``bpf_program__attach`` is libbpf's auto-attach by section: no section this
-project knows has an auto-attach function yet, and libbpf has none for
-``SEC("xdp")`` either (it needs an interface), so it is EOPNOTSUPP, as
-libbpf's. XDP programs attach with ``bpf_program__attach_xdp(prog, ifindex)``
-(a link) or ``bpf_xdp_attach(ifindex, prog_fd, flags, opts)`` (netlink
-style; the attachment lasts until ``bpf_xdp_detach``, as a program attached
+``bpf_program__attach`` is libbpf's auto-attach by section. As in eBPF for
+Windows' libbpf, it attaches the Windows hooks' programs: ``bind`` programs
+to the default bind hook (:func:`libbpf_compat.hooks.bind.default_hook`) and
+sock_addr programs of eBPF-for-Windows objects to their attach point of the
+default sock_addr hook (:func:`libbpf_compat.hooks.sock_addr.default_hook`)
+for every request. Anything else is EOPNOTSUPP, as in Linux libbpf, which
+has no auto-attach for ``SEC("xdp")`` (it needs an interface) or
+``cgroup/...`` sections (they need a cgroup): Linux sock_addr programs
+attach with ``bpf_program__attach_cgroup(prog, cgroup_fd)``, any int naming
+a cgroup; a cgroup keeps every program attached to it, run in order. XDP
+programs attach with ``bpf_program__attach_xdp(prog, ifindex)`` (a link)
+or ``bpf_xdp_attach(ifindex, prog_fd, flags, opts)`` (netlink style; the
+attachment lasts until ``bpf_xdp_detach``, as a program attached
 over netlink stays on its device). Both use the default XDP hook
 (:func:`libbpf_compat.hooks.xdp.default_hook`); :func:`attach_xdp` takes
 another.
@@ -26,15 +33,22 @@ import errno
 from dataclasses import dataclass
 from types import TracebackType
 
+from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.bind import BindHook
+from libbpf_compat.hooks.bind import default_hook as default_bind_hook
+from libbpf_compat.hooks.sock_addr import ATTACH_POINTS, SockAddrHook
+from libbpf_compat.hooks.sock_addr import default_hook as default_sock_addr_hook
 from libbpf_compat.hooks.xdp import (
     XDP_FLAGS_MODES,
     XDP_FLAGS_REPLACE,
     XdpHook,
     default_hook,
 )
+from libbpf_compat.hooks.xdp import default_hook as default_xdp_hook
 from libbpf_compat.mapstore import fd_table
 from libbpf_compat.object import Program
+from libbpf_compat.uapi import BpfProgType
 
 
 class Link:
@@ -54,10 +68,13 @@ class Link:
         state = "detached" if self.detached else f"ifindex {self.ifindex}"
         return f"<Link xdp program {self.prog.name!r} fd {self.fd} {state}>"
 
+    def _detach_attachment(self) -> None:
+        self.hook.detach(self.ifindex, owner=self)
+
     def detach(self) -> None:
         """Detach from the hook; the fd stays open (bpf_link__detach)."""
         if not self.detached:
-            self.hook.detach(self.ifindex, owner=self)
+            self._detach_attachment()
             self.detached = True
 
     def detach_for_close(self) -> None:
@@ -88,6 +105,43 @@ class Link:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.destroy()
+
+
+class SockAddrLink(Link):
+    """A sock_addr program on one attach point of a sock_addr hook, for a
+    cgroup (``bpf_program__attach_cgroup``) or for every request (``None``,
+    the eBPF-for-Windows attach)."""
+
+    def __init__(self, prog: Program, hook: SockAddrHook, attach_type: int,
+                 cgroup: int | None) -> None:
+        super().__init__(prog, default_xdp_hook(), 0)
+        self.sock_addr_hook = hook
+        self.attach_type = attach_type
+        self.cgroup = cgroup
+
+    def __repr__(self) -> str:
+        point = ATTACH_POINTS[self.attach_type].name
+        where = "every cgroup" if self.cgroup is None else f"cgroup {self.cgroup}"
+        state = "detached" if self.detached else f"{point} of {where}"
+        return f"<Link sock_addr program {self.prog.name!r} fd {self.fd} {state}>"
+
+    def _detach_attachment(self) -> None:
+        self.sock_addr_hook.detach(self.prog, self.attach_type, cgroup=self.cgroup, owner=self)
+
+
+class BindLink(Link):
+    """A bind program on a bind hook."""
+
+    def __init__(self, prog: Program, hook: BindHook) -> None:
+        super().__init__(prog, default_xdp_hook(), 0)
+        self.bind_hook = hook
+
+    def __repr__(self) -> str:
+        state = "detached" if self.detached else "bind hook"
+        return f"<Link bind program {self.prog.name!r} fd {self.fd} {state}>"
+
+    def _detach_attachment(self) -> None:
+        self.bind_hook.detach(self.prog, owner=self)
 
 
 #: libbpf's name for the link type.
@@ -129,16 +183,77 @@ def attach_xdp(prog: Program, ifindex: int, *, hook: XdpHook | None = None,
     return link
 
 
+def _check_loaded(prog: Program, what: str) -> None:
+    if prog is None:
+        raise LibbpfError(errno.EINVAL, f"{what}: prog is NULL")
+    if prog.fd < 0:
+        raise LibbpfError(errno.EINVAL, f"prog {prog.name!r}: can't attach BPF program "
+                                        "without FD (was it loaded?)")
+
+
+def attach_sock_addr(prog: Program, cgroup: int | None = None, *,
+                     hook: SockAddrHook | None = None) -> SockAddrLink:
+    """Attach a sock_addr program at its section's attach point of ``hook``
+    (the default sock_addr hook when None), for ``cgroup`` (None: every
+    request, as eBPF for Windows attaches), through a new link."""
+    _check_loaded(prog, "attach_sock_addr")
+    hook = hook if hook is not None else default_sock_addr_hook()
+    if prog.prog_type != BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR:
+        raise LibbpfError(errno.EINVAL, f"prog {prog.name!r}: not a sock_addr program "
+                                        f"(type {prog.prog_type}): no cgroup hook for it here")
+    kind = hook.attach_type_of(prog.expected_attach_type)
+    link = SockAddrLink(prog, hook, kind, cgroup)
+    hook.attach(prog, kind, cgroup=cgroup, owner=link)
+    link.fd = fd_table.install(link)
+    prog.owner.links.append(link)
+    return link
+
+
+def attach_bind(prog: Program, *, hook: BindHook | None = None) -> BindLink:
+    """Attach a bind program to ``hook`` (the default bind hook when None)
+    through a new link."""
+    _check_loaded(prog, "attach_bind")
+    hook = hook if hook is not None else default_bind_hook()
+    link = BindLink(prog, hook)
+    hook.attach(prog, owner=link)
+    link.fd = fd_table.install(link)
+    prog.owner.links.append(link)
+    return link
+
+
 # -- libbpf's bpf_program__attach* and bpf_link__* ---------------------------
 def bpf_program__attach(prog: Program) -> Link:
-    """libbpf's auto-attach by section: EOPNOTSUPP for every section here
-    (``SEC("xdp")`` needs an interface: use bpf_program__attach_xdp)."""
+    """libbpf's auto-attach by section. The eBPF-for-Windows hooks attach
+    this way, as its libbpf does: ``bind`` programs to the default bind hook
+    and sock_addr programs of Windows objects to their attach point of the
+    default sock_addr hook, for every request. Other sections are
+    EOPNOTSUPP, as in libbpf (``SEC("xdp")`` needs an interface:
+    bpf_program__attach_xdp; Linux ``cgroup/...`` needs a cgroup:
+    bpf_program__attach_cgroup)."""
     if prog is None:
         raise LibbpfError(errno.EINVAL, "bpf_program__attach: prog is NULL")
-    hint = ": XDP programs need an interface, use bpf_program__attach_xdp" if (
-        prog.section_name.split("/")[0] in ("xdp", "xdp.frags")) else ""
+    if prog.prog_type == windows_abi.INTERNAL_PROG_BIND:
+        return attach_bind(prog)
+    if prog.prog_type == BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR and prog.abi == "windows":
+        return attach_sock_addr(prog)
+    hint = ""
+    if prog.section_name.split("/")[0] in ("xdp", "xdp.frags"):
+        hint = ": XDP programs need an interface, use bpf_program__attach_xdp"
+    elif prog.section_name.startswith("cgroup"):
+        hint = ": cgroup programs need a cgroup, use bpf_program__attach_cgroup"
     raise LibbpfError(errno.EOPNOTSUPP, f"prog {prog.name!r}: section "
                                         f"{prog.section_name!r} has no auto-attach{hint}")
+
+
+def bpf_program__attach_cgroup(prog: Program, cgroup_fd: int) -> Link:
+    """Attach a cgroup program to cgroup ``cgroup_fd`` (any int names a
+    cgroup here) through a link: the sock_addr programs
+    (``cgroup/connect4`` …) on the default sock_addr hook. A cgroup keeps
+    every program attached to it, run in attach order."""
+    if type(cgroup_fd) is not int or cgroup_fd < 0:
+        raise LibbpfError(errno.EBADF, f"bpf_program__attach_cgroup: invalid cgroup fd "
+                                       f"{cgroup_fd!r}")
+    return attach_sock_addr(prog, cgroup_fd)
 
 
 def bpf_program__attach_xdp(prog: Program, ifindex: int) -> Link:
@@ -197,7 +312,11 @@ def bpf_xdp_query_id(ifindex: int, flags: int) -> int:
 
 
 __all__ = [
+    "BindLink",
     "Link",
+    "SockAddrLink",
+    "attach_bind",
+    "attach_sock_addr",
     "attach_xdp",
     "bpf_link",
     "bpf_link__destroy",
@@ -205,6 +324,7 @@ __all__ = [
     "bpf_link__disconnect",
     "bpf_link__fd",
     "bpf_program__attach",
+    "bpf_program__attach_cgroup",
     "bpf_program__attach_xdp",
     "bpf_xdp_attach",
     "bpf_xdp_attach_opts",

@@ -72,6 +72,11 @@ from libbpf_compat.elf.relocations import RelocKind
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.helpers.native import register_c_helpers
 from libbpf_compat.hooks.contexts import (
+    BIND_NATIVE,
+    BIND_WINDOWS,
+    SOCK_ADDR_LINUX,
+    SOCK_ADDR_NATIVE,
+    SOCK_ADDR_WINDOWS,
     XDP_LINUX,
     XDP_NATIVE,
     XDP_WINDOWS,
@@ -440,8 +445,15 @@ def _prepare_code(obj: BpfObject, prog: Program, maps: list[NativeMap], ext: Btf
 _CONTEXT_LAYOUTS: dict[tuple[int, str], CtxLayout] = {
     (BpfProgType.BPF_PROG_TYPE_XDP, "linux"): XDP_LINUX,
     (BpfProgType.BPF_PROG_TYPE_XDP, "windows"): XDP_WINDOWS,
+    (windows_abi.INTERNAL_PROG_BIND, "windows"): BIND_WINDOWS,
+    (BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "linux"): SOCK_ADDR_LINUX,
+    (BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "windows"): SOCK_ADDR_WINDOWS,
 }
-_NATIVE_CONTEXTS: dict[int, CtxLayout] = {BpfProgType.BPF_PROG_TYPE_XDP: XDP_NATIVE}
+_NATIVE_CONTEXTS: dict[int, CtxLayout] = {
+    BpfProgType.BPF_PROG_TYPE_XDP: XDP_NATIVE,
+    windows_abi.INTERNAL_PROG_BIND: BIND_NATIVE,
+    BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR: SOCK_ADDR_NATIVE,
+}
 
 
 def _reached_poison(r1: int, r2: int, r3: int, r4: int, r5: int) -> int:

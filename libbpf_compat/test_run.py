@@ -9,6 +9,14 @@ reports them. SYSCALL programs get ``ctx_in`` itself as their context and
 ``ctx_out`` is the context after the run. ``retval`` is the program's own
 return value (its ABI's numbering), ``duration`` the mean ns per run. Other
 program types run on their hooks, which come with the runtime issue.
+
+BIND programs (eBPF for Windows) get ``data_in`` as the application id the
+context's ``app_id_start`` / ``app_id_end`` bound (read-only, possibly empty)
+and ``ctx_in`` as a ``bind_md_t`` whose two pointers must be 0;
+CGROUP_SOCK_ADDR programs get ``ctx_in`` in their layout (Linux ``struct
+bpf_sock_addr`` or ``bpf_sock_addr_t``; zeros when absent) and no data.
+``ctx_out`` is the context after the run in the same layout (the bind
+pointers as 0 and the app id's size, as Linux reports XDP's).
 """
 
 from __future__ import annotations
@@ -17,7 +25,17 @@ import errno
 import struct
 from dataclasses import dataclass
 
+from libbpf_compat._native import ffi
+from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.contexts import (
+    BIND_NATIVE,
+    BIND_WINDOWS,
+    SOCK_ADDR_LINUX,
+    SOCK_ADDR_NATIVE,
+    SOCK_ADDR_WINDOWS,
+    CtxLayout,
+)
 from libbpf_compat.hooks.xdp import ETH_HLEN, run_xdp
 from libbpf_compat.hooks.xdp import XDP_PACKET_HEADROOM as XDP_PACKET_HEADROOM
 from libbpf_compat.mapstore import fd_table
@@ -26,7 +44,9 @@ from libbpf_compat.uapi import BpfProgType
 from libbpf_compat.vm import RunResult
 
 #: The program types bpf_prog_test_run_opts runs today.
-TEST_RUN_PROG_TYPES = frozenset({BpfProgType.BPF_PROG_TYPE_XDP, BpfProgType.BPF_PROG_TYPE_SYSCALL})
+TEST_RUN_PROG_TYPES = frozenset({BpfProgType.BPF_PROG_TYPE_XDP, BpfProgType.BPF_PROG_TYPE_SYSCALL,
+                                 BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+                                 windows_abi.INTERNAL_PROG_BIND})
 
 _LINUX_XDP_MD = struct.Struct("<IIIIII")
 _WINDOWS_XDP_MD = struct.Struct("<QQQI4x")
@@ -77,6 +97,10 @@ def bpf_prog_test_run_opts(prog_fd: int, opts: bpf_test_run_opts) -> int:
         _run_xdp(prog, opts, repeat)
     elif prog.prog_type == BpfProgType.BPF_PROG_TYPE_SYSCALL:
         _run_syscall(prog, opts, repeat)
+    elif prog.prog_type == BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR:
+        _run_sock_addr(prog, opts, repeat)
+    elif prog.prog_type == windows_abi.INTERNAL_PROG_BIND:
+        _run_bind(prog, opts, repeat)
     else:
         raise LibbpfError(errno.ENOTSUP, f"test_run of program {prog.name!r} (type "
                                          f"{prog.prog_type}) needs its hook, which is not "
@@ -133,3 +157,72 @@ def _run_xdp(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
     else:
         ctx_out = _LINUX_XDP_MD.pack(0, len(data), 0, ingress, queue, 0)
     opts.ctx_out = _limit(ctx_out, opts.ctx_size_out, "ctx_out", opts)
+
+
+def _to_native(ctx: bytes, layout: CtxLayout, native: CtxLayout,
+               skip: frozenset[str]) -> bytearray:
+    out = bytearray(native.size)
+    for f in layout.fields:
+        if not f.pointer and f.name not in skip:
+            nf = native.field(f.name)
+            out[nf.offset:nf.offset + f.size] = ctx[f.offset:f.offset + f.size]
+    return out
+
+
+def _from_native(native_ctx: bytes | bytearray, ctx_in: bytes, layout: CtxLayout, native: CtxLayout,
+                 skip: frozenset[str]) -> bytearray:
+    out = bytearray(ctx_in)
+    for f in layout.fields:
+        if not f.pointer and f.name not in skip:
+            nf = native.field(f.name)
+            out[f.offset:f.offset + f.size] = native_ctx[nf.offset:nf.offset + f.size]
+    return out
+
+
+def _ctx_in(prog: Program, opts: bpf_test_run_opts, layout: CtxLayout) -> bytes:
+    ctx_in = opts.ctx_in or bytes(layout.size)
+    if len(ctx_in) != layout.size:
+        raise LibbpfError(errno.EINVAL, f"ctx_in must be a {layout.size}-byte {layout.name}, "
+                                        f"not {len(ctx_in)} bytes")
+    return ctx_in
+
+
+_LINUX_AF_INET6 = 10
+
+
+def _run_sock_addr(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
+    if opts.data_in:
+        raise LibbpfError(errno.EINVAL, "test_run: sock_addr programs take ctx_in, not data_in")
+    layout = SOCK_ADDR_WINDOWS if prog.abi == "windows" else SOCK_ADDR_LINUX
+    ctx_in = _ctx_in(prog, opts, layout)
+    skip: frozenset[str] = frozenset()
+    if layout is SOCK_ADDR_LINUX:  # the v4 and v6 fields share the native storage
+        v6 = struct.unpack_from("<I", ctx_in, 0)[0] == _LINUX_AF_INET6
+        skip = frozenset({"user_ip4", "msg_src_ip4"} if v6 else {"user_ip6", "msg_src_ip6"})
+    ctx = _to_native(ctx_in, layout, SOCK_ADDR_NATIVE, skip)
+    assert prog.vm is not None
+    _finish(opts, prog.vm.run_repeat(ctx, repeat))
+    out = _from_native(ctx, ctx_in, layout, SOCK_ADDR_NATIVE, skip)
+    opts.ctx_out = _limit(bytes(out), opts.ctx_size_out, "ctx_out", opts)
+
+
+def _run_bind(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
+    ctx_in = _ctx_in(prog, opts, BIND_WINDOWS)
+    if struct.unpack_from("<QQ", ctx_in, 0) != (0, 0):
+        raise LibbpfError(errno.EINVAL, "ctx_in: app_id_start and app_id_end must be 0; the "
+                                        "app id is data_in")
+    app_id = bytearray(opts.data_in or b"")
+    region = app_id or bytearray(1)
+    ctx = _to_native(ctx_in, BIND_WINDOWS, BIND_NATIVE, frozenset())
+    view = memoryview(region)
+    try:
+        with ffi.from_buffer("uint8_t[]", region) as cbuf:
+            start = int(ffi.cast("uintptr_t", cbuf))
+            struct.pack_into("<QQ", ctx, 0, start, start + len(app_id))
+            assert prog.vm is not None
+            _finish(opts, prog.vm.run_repeat(ctx, repeat, regions=[(view, False)]))
+    finally:
+        view.release()
+    out = _from_native(ctx, ctx_in, BIND_WINDOWS, BIND_NATIVE, frozenset())
+    struct.pack_into("<QQ", out, 0, 0, len(app_id))
+    opts.ctx_out = _limit(bytes(out), opts.ctx_size_out, "ctx_out", opts)

@@ -82,3 +82,72 @@ XDP_WINDOWS = CtxLayout("xdp_md_t", 32, (
     CtxField("data_meta", 16, 8, pointer=True),
     CtxField("ingress_ifindex", 24, 4),
 ))
+
+#: eBPF for Windows ``bind_md_t`` (ABI.md): app_id_start / app_id_end bound
+#: the application id, a read-only packet-like region; the program may
+#: rewrite socket_address (with the REDIRECT verdict).
+BIND_WINDOWS = CtxLayout("bind_md_t", 56, (
+    CtxField("app_id_start", 0, 8, pointer=True),
+    CtxField("app_id_end", 8, 8, pointer=True),
+    CtxField("process_id", 16, 8),
+    CtxField("socket_address", 24, 16, writable=True),
+    CtxField("socket_address_length", 40, 1),
+    CtxField("operation", 44, 4),
+    CtxField("protocol", 48, 1),
+))
+
+#: The native bind context: the eBPF-for-Windows layout itself (bind is a
+#: Windows-only hook). A separate name so that accesses are still checked.
+BIND_NATIVE = CtxLayout("lbc_bind_ctx", 56, BIND_WINDOWS.fields)
+
+#: The native sock_addr context: every field either ABI has, each once.
+#: user_ip4 and user_ip6 share storage (as Windows' union and the kernel's
+#: sockaddr do), so do msg_src_ip4 and msg_src_ip6. Ports are u32 holding a
+#: network-order u16 in their low bytes. Families are the address family in
+#: the program's ABI numbering (the hook fills them per program).
+SOCK_ADDR_NATIVE = CtxLayout("lbc_sock_addr_ctx", 72, (
+    CtxField("user_family", 0, 4),
+    CtxField("family", 4, 4),
+    CtxField("user_ip4", 8, 4, writable=True),
+    CtxField("user_ip6", 8, 16, writable=True),
+    CtxField("user_port", 24, 4, writable=True),
+    CtxField("type", 28, 4),
+    CtxField("protocol", 32, 4),
+    CtxField("msg_src_ip4", 36, 4, writable=True),
+    CtxField("msg_src_ip6", 36, 16, writable=True),
+    CtxField("msg_src_port", 52, 4),
+    CtxField("compartment_id", 56, 4),
+    CtxField("interface_luid", 64, 8),
+))
+
+#: Linux ``struct bpf_sock_addr`` (ABI.md). Writable as the kernel allows:
+#: the user address and port (connect, bind, sendmsg, recvmsg) and the
+#: sendmsg source address. ``sk`` is not offered by this hook.
+SOCK_ADDR_LINUX = CtxLayout("struct bpf_sock_addr", 72, (
+    CtxField("user_family", 0, 4),
+    CtxField("user_ip4", 4, 4, writable=True),
+    CtxField("user_ip6", 8, 16, writable=True),
+    CtxField("user_port", 24, 4, writable=True),
+    CtxField("family", 28, 4),
+    CtxField("type", 32, 4),
+    CtxField("protocol", 36, 4),
+    CtxField("msg_src_ip4", 40, 4, writable=True),
+    CtxField("msg_src_ip6", 44, 16, writable=True),
+))
+
+#: eBPF for Windows ``bpf_sock_addr_t`` (ABI.md): unions of the v4 and v6
+#: addresses (the v4 member listed first, so 4-byte accesses at the union's
+#: start name it); the destination address and port are writable (connect
+#: redirection), the rest read-only.
+SOCK_ADDR_WINDOWS = CtxLayout("bpf_sock_addr_t", 64, (
+    CtxField("family", 0, 4),
+    CtxField("msg_src_ip4", 4, 4),
+    CtxField("msg_src_ip6", 4, 16),
+    CtxField("msg_src_port", 20, 2),
+    CtxField("user_ip4", 24, 4, writable=True),
+    CtxField("user_ip6", 24, 16, writable=True),
+    CtxField("user_port", 40, 2, writable=True),
+    CtxField("protocol", 44, 4),
+    CtxField("compartment_id", 48, 4),
+    CtxField("interface_luid", 56, 8),
+))

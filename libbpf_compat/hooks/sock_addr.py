@@ -1,0 +1,353 @@
+"""The sock_addr hooks (CGROUP_SOCK_ADDR): connect, recv_accept, bind,
+listen, connect_authorization, sendmsg and recvmsg requests a host makes.
+
+Each attach type is one attach point holding any number of programs, run in
+attach order as Linux runs a cgroup's effective programs: a program sees the
+address the previous one left, a reject stops the run. A program attached
+for a cgroup (``bpf_program__attach_cgroup``; any int names a cgroup) runs
+for requests of that cgroup; one attached Windows style (no cgroup) runs for
+every request. Requests with ``cgroup=None`` run every program.
+
+The context is :data:`~libbpf_compat.hooks.contexts.SOCK_ADDR_NATIVE`, which
+both ABIs' accesses are rewritten to; the family fields hold the address
+family in the program's ABI numbering (AF_INET 2 on both, AF_INET6 10 on
+Linux and 23 on Windows). Verdicts are normalised (:class:`SockAddrVerdict`):
+Linux 1 and Windows PROCEED_SOFT 1 / PROCEED_HARD 2 allow, 0 rejects on
+both; any other value rejects. Windows PROCEED_HARD is final: the programs
+after it do not run. The result carries the address and port as the
+programs left them (Linux connect4 programs rewrite user_ip4/user_port).
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import ipaddress
+import struct
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from libbpf_compat.abi import windows as windows_abi
+from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.xdp import XdpProgram
+from libbpf_compat.uapi import BpfAttachType, BpfProgType
+from libbpf_compat.vm import Vm
+
+A = BpfAttachType
+_W = windows_abi.WINDOWS_ONLY_BASE
+
+#: The native context (SOCK_ADDR_NATIVE): user_family, family, user_ip6
+#: (user_ip4 its first word), user_port, type, protocol, msg_src_ip6,
+#: msg_src_port, compartment_id, interface_luid.
+NATIVE_SOCK_ADDR_CTX = struct.Struct("<II16sIII16sII4xQ")
+
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+SOCK_STREAM = 1
+SOCK_DGRAM = 2
+
+#: Address family numbers per ABI (Windows AF_INET6 is 23).
+AF_NUMBERS: Mapping[str, Mapping[int, int]] = {
+    "linux": {4: 2, 6: 10},
+    "windows": {4: 2, 6: 23},
+}
+
+
+class SockAddrVerdict(enum.IntEnum):
+    """The request's fate whatever the programs' ABI (Linux numbering)."""
+
+    REJECT = 0
+    ALLOW = 1
+
+
+#: A program's return value -> verdict, per ABI (ABI.md).
+ABI_VERDICTS: Mapping[str, Mapping[int, SockAddrVerdict]] = {
+    "linux": {0: SockAddrVerdict.REJECT, 1: SockAddrVerdict.ALLOW},
+    "windows": {0: SockAddrVerdict.REJECT, 1: SockAddrVerdict.ALLOW, 2: SockAddrVerdict.ALLOW},
+}
+_WINDOWS_PROCEED_HARD = 2
+
+
+def normalise_verdict(abi: str, retval: int) -> SockAddrVerdict:
+    """What a ``abi`` program means by ``retval``; unknown values reject."""
+    table = ABI_VERDICTS.get(abi)
+    if table is None:
+        raise LibbpfError(errno.EINVAL, f"unknown ABI {abi!r}")
+    return table.get(retval & 0xFFFFFFFF, SockAddrVerdict.REJECT)
+
+
+@dataclass(frozen=True)
+class _Point:
+    name: str
+    version: int  # 4 or 6
+    sock_type: int | None  # None: the caller's protocol decides
+
+
+#: The attach points: internal attach type -> what it is.
+ATTACH_POINTS: Mapping[int, _Point] = {
+    A.BPF_CGROUP_INET4_CONNECT: _Point("connect4", 4, None),
+    A.BPF_CGROUP_INET6_CONNECT: _Point("connect6", 6, None),
+    A.BPF_CGROUP_INET4_BIND: _Point("bind4", 4, None),
+    A.BPF_CGROUP_INET6_BIND: _Point("bind6", 6, None),
+    A.BPF_CGROUP_UDP4_SENDMSG: _Point("sendmsg4", 4, SOCK_DGRAM),
+    A.BPF_CGROUP_UDP6_SENDMSG: _Point("sendmsg6", 6, SOCK_DGRAM),
+    A.BPF_CGROUP_UDP4_RECVMSG: _Point("recvmsg4", 4, SOCK_DGRAM),
+    A.BPF_CGROUP_UDP6_RECVMSG: _Point("recvmsg6", 6, SOCK_DGRAM),
+    _W + 5: _Point("recv_accept4", 4, None),
+    _W + 6: _Point("recv_accept6", 6, None),
+    _W + 12: _Point("connect_authorization4", 4, None),
+    _W + 13: _Point("connect_authorization6", 6, None),
+    _W + 16: _Point("listen4", 4, None),
+    _W + 17: _Point("listen6", 6, None),
+}
+_BY_NAME = {p.name: t for t, p in ATTACH_POINTS.items()}
+
+Address = str | ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class SockAddrResult:
+    """One request through an attach point: the normalised verdict, the
+    destination (user) address and port as the programs left them, whether
+    they changed, and each program's raw return value in run order."""
+
+    verdict: SockAddrVerdict
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    port: int
+    rewritten: bool
+    retvals: tuple[int, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == SockAddrVerdict.ALLOW
+
+
+@dataclass(frozen=True)
+class _Attachment:
+    prog: XdpProgram
+    vm: Vm
+    cgroup: int | None
+    owner: object | None
+
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _point_name(attach_type: int) -> str:
+    point = ATTACH_POINTS.get(attach_type)
+    return point.name if point is not None else f"attach type {attach_type}"
+
+
+def _address(value: Address, version: int, what: str) -> IpAddress:
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError as exc:
+        raise LibbpfError(errno.EINVAL, f"sock_addr: invalid {what} {value!r}") from exc
+    if addr.version != version:
+        raise LibbpfError(errno.EAFNOSUPPORT, f"sock_addr: {what} {addr} is not an "
+                                              f"IPv{version} address")
+    return addr
+
+
+def _port(value: int, what: str) -> int:
+    if type(value) is not int or not 0 <= value <= 0xFFFF:
+        raise LibbpfError(errno.EINVAL, f"sock_addr: invalid {what} {value!r}")
+    return value
+
+
+def _port_field(port: int) -> int:
+    """A port as the context holds it: the network-order u16, zero-extended."""
+    return int.from_bytes(port.to_bytes(2, "big"), "little")
+
+
+class SockAddrHook:
+    """The sock_addr attach points; the host calls :meth:`connect`,
+    :meth:`bind`, :meth:`recv_accept` … (or :meth:`request`)."""
+
+    def __init__(self) -> None:
+        self._points: dict[int, list[_Attachment]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        n = sum(len(v) for v in self._points.values())
+        return f"<SockAddrHook {n} programs attached>"
+
+    @staticmethod
+    def attach_type_of(name_or_type: int | str) -> int:
+        """The internal attach type for an attach point name ("connect4")
+        or number; EINVAL for anything that is not a sock_addr point."""
+        if isinstance(name_or_type, str):
+            if name_or_type not in _BY_NAME:
+                raise LibbpfError(errno.EINVAL, f"sock_addr: no attach point {name_or_type!r}")
+            return _BY_NAME[name_or_type]
+        if name_or_type not in ATTACH_POINTS:
+            raise LibbpfError(errno.EINVAL, f"sock_addr: attach type {name_or_type!r} is not a "
+                                            "sock_addr attach point")
+        return int(name_or_type)
+
+    def attach(self, prog: XdpProgram, attach_type: int | str | None = None, *,
+               cgroup: int | None = None, owner: object | None = None) -> int:
+        """Attach ``prog`` at the end of its attach point's list (the
+        program's expected attach type unless ``attach_type`` names one,
+        which must then agree with it). Returns the attach type."""
+        if prog.prog_type != BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR:
+            raise LibbpfError(errno.EINVAL, f"sock_addr: program {prog.name!r} is not a "
+                                            f"sock_addr program (type {prog.prog_type})")
+        if prog.vm is None:
+            raise LibbpfError(errno.EINVAL, f"sock_addr: program {prog.name!r} is not loaded")
+        expected = prog.expected_attach_type
+        kind = self.attach_type_of(expected if attach_type is None else attach_type)
+        if expected and expected != kind:
+            raise LibbpfError(errno.EINVAL, f"sock_addr: program {prog.name!r} was built for "
+                                            f"{_point_name(expected)}, not {_point_name(kind)}")
+        if cgroup is not None and type(cgroup) is not int:
+            raise LibbpfError(errno.EBADF, f"sock_addr: invalid cgroup {cgroup!r}")
+        with self._lock:
+            chain = self._points.setdefault(kind, [])
+            if any(a.prog is prog and a.cgroup == cgroup for a in chain):
+                raise LibbpfError(errno.EEXIST, f"sock_addr: program {prog.name!r} is already "
+                                                f"attached to {ATTACH_POINTS[kind].name}")
+            chain.append(_Attachment(prog, prog.vm, cgroup, owner))
+        return kind
+
+    def detach(self, prog: XdpProgram, attach_type: int | str, *, cgroup: int | None = None,
+               owner: object | None = None) -> bool:
+        """Detach ``prog`` (attached by ``owner``, for ``cgroup``) from the
+        attach point; False when it is not attached there."""
+        kind = self.attach_type_of(attach_type)
+        with self._lock:
+            chain = self._points.get(kind, [])
+            for i, a in enumerate(chain):
+                if a.prog is prog and a.cgroup == cgroup and a.owner is owner:
+                    del chain[i]
+                    return True
+        return False
+
+    def detach_program(self, prog: XdpProgram) -> int:
+        """Detach ``prog`` from every attach point; how many attachments went."""
+        gone = 0
+        with self._lock:
+            for chain in self._points.values():
+                before = len(chain)
+                chain[:] = [a for a in chain if a.prog is not prog]
+                gone += before - len(chain)
+        return gone
+
+    def attached(self, attach_type: int | str, cgroup: int | None = None) -> list[XdpProgram]:
+        """The programs a request of ``cgroup`` at the attach point runs, in order."""
+        kind = self.attach_type_of(attach_type)
+        return [a.prog for a in self._chain(kind, cgroup)]
+
+    def _chain(self, kind: int, cgroup: int | None) -> list[_Attachment]:
+        with self._lock:
+            return [a for a in self._points.get(kind, [])
+                    if cgroup is None or a.cgroup is None or a.cgroup == cgroup]
+
+    def request(self, attach_type: int | str, address: Address, port: int, *,
+                protocol: int = IPPROTO_TCP, process_id: int = 0, cgroup: int | None = None,
+                source: Address | None = None, source_port: int = 0,
+                compartment_id: int = 1, interface_luid: int = 0) -> SockAddrResult:
+        """Run the attach point's programs on a request for ``address:port``
+        (the destination, or the local address for bind and listen)."""
+        kind = self.attach_type_of(attach_type)
+        point = ATTACH_POINTS[kind]
+        addr = _address(address, point.version, "address")
+        _port(port, "port")
+        src = _address(source, point.version, "source address") if source is not None else None
+        _port(source_port, "source port")
+        if protocol not in (IPPROTO_TCP, IPPROTO_UDP):
+            raise LibbpfError(errno.EPROTONOSUPPORT, f"sock_addr: protocol {protocol!r} "
+                                                     "(TCP 6 or UDP 17)")
+        if point.sock_type == SOCK_DGRAM and protocol != IPPROTO_UDP:
+            raise LibbpfError(errno.EINVAL, f"sock_addr: {point.name} is for UDP requests")
+        if type(process_id) is not int or process_id < 0:
+            raise LibbpfError(errno.EINVAL, f"sock_addr: invalid process id {process_id!r}")
+        sock_type = SOCK_STREAM if protocol == IPPROTO_TCP else SOCK_DGRAM
+        user = addr.packed.ljust(16, b"\0")
+        user_port = _port_field(port)
+        src_bytes = (src.packed if src is not None else b"").ljust(16, b"\0")
+        retvals: list[int] = []
+        verdict = SockAddrVerdict.ALLOW
+        for att in self._chain(kind, cgroup):
+            family = AF_NUMBERS.get(att.prog.abi, AF_NUMBERS["linux"])[point.version]
+            ctx = bytearray(NATIVE_SOCK_ADDR_CTX.pack(
+                family, family, user, user_port, sock_type, protocol, src_bytes,
+                _port_field(source_port), compartment_id & 0xFFFFFFFF,
+                interface_luid & 0xFFFFFFFFFFFFFFFF))
+            retval = att.vm.run_repeat(ctx, 1).retval & 0xFFFFFFFF
+            retvals.append(retval)
+            fields = NATIVE_SOCK_ADDR_CTX.unpack(ctx)
+            user, user_port = fields[2], fields[3]
+            verdict = normalise_verdict(att.prog.abi, retval)
+            if verdict == SockAddrVerdict.REJECT:
+                break
+            if att.prog.abi == "windows" and retval == _WINDOWS_PROCEED_HARD:
+                break
+        size = 4 if point.version == 4 else 16
+        new_addr = ipaddress.ip_address(bytes(user[:size]))
+        new_port = int.from_bytes((user_port & 0xFFFF).to_bytes(2, "little"), "big")
+        return SockAddrResult(verdict, new_addr, new_port,
+                              (new_addr, new_port) != (addr, port), tuple(retvals))
+
+    def _v(self, base: str, address: Address) -> str:
+        try:
+            version = ipaddress.ip_address(address).version
+        except ValueError as exc:
+            raise LibbpfError(errno.EINVAL, f"sock_addr: invalid address {address!r}") from exc
+        return f"{base}{version}"
+
+    def connect(self, address: Address, port: int, **kw: Any) -> SockAddrResult:
+        """A connect to ``address:port`` (connect4 or connect6 by address)."""
+        return self.request(self._v("connect", address), address, port, **kw)
+
+    def connect_authorization(self, address: Address, port: int,
+                              **kw: Any) -> SockAddrResult:
+        return self.request(self._v("connect_authorization", address), address, port, **kw)
+
+    def recv_accept(self, address: Address, port: int, **kw: Any) -> SockAddrResult:
+        """An accepted connection from ``address:port``."""
+        return self.request(self._v("recv_accept", address), address, port, **kw)
+
+    def bind(self, address: Address, port: int, **kw: Any) -> SockAddrResult:
+        return self.request(self._v("bind", address), address, port, **kw)
+
+    def listen(self, address: Address, port: int, **kw: Any) -> SockAddrResult:
+        return self.request(self._v("listen", address), address, port, **kw)
+
+    def sendmsg(self, address: Address, port: int, **kw: Any) -> SockAddrResult:
+        kw.setdefault("protocol", IPPROTO_UDP)
+        return self.request(self._v("sendmsg", address), address, port, **kw)
+
+    def recvmsg(self, address: Address, port: int, **kw: Any) -> SockAddrResult:
+        kw.setdefault("protocol", IPPROTO_UDP)
+        return self.request(self._v("recvmsg", address), address, port, **kw)
+
+
+_default_hook: SockAddrHook | None = None
+_default_lock = threading.Lock()
+
+
+def default_hook() -> SockAddrHook:
+    """The process-wide sock_addr hook the libbpf-style calls attach to."""
+    global _default_hook
+    with _default_lock:
+        if _default_hook is None:
+            _default_hook = SockAddrHook()
+        return _default_hook
+
+
+__all__ = [
+    "ABI_VERDICTS",
+    "AF_NUMBERS",
+    "ATTACH_POINTS",
+    "IPPROTO_TCP",
+    "IPPROTO_UDP",
+    "NATIVE_SOCK_ADDR_CTX",
+    "SockAddrHook",
+    "SockAddrResult",
+    "SockAddrVerdict",
+    "default_hook",
+    "normalise_verdict",
+]
