@@ -213,6 +213,15 @@ def _prog_type_rows() -> Iterable[str]:
         elif prog_type == windows.INTERNAL_PROG_BIND:
             status = ("partly supported: loads and runs on the bind hook (attach via "
                       "bpf_program__attach) and through bpf_prog_test_run_opts")
+        elif prog_type == BpfProgType.BPF_PROG_TYPE_SOCK_OPS:
+            status = ("partly supported: loads and runs on the sock_ops hook (established and "
+                      "deleted connections, op codes in the program's ABI numbering; attach "
+                      "via bpf_program__attach_cgroup, or bpf_program__attach for "
+                      "eBPF-for-Windows objects) and through bpf_prog_test_run_opts")
+        elif prog_type == windows.INTERNAL_PROG_PROCESS:
+            status = ("partly supported: loads and runs on the process hook (creation and "
+                      "deletion; attach via bpf_program__attach) and through "
+                      "bpf_prog_test_run_opts")
         elif prog_type in TEST_RUN_PROG_TYPES:
             status = "partly supported: loads and runs through bpf_prog_test_run_opts; no hook"
         else:
@@ -222,8 +231,8 @@ def _prog_type_rows() -> Iterable[str]:
 
 
 PLANNED = [
-    ("hooks (attaching programs, links)", "XDP, bind and sock_addr have their hooks; the "
-     "runtime issue adds sock_ops, process and the other Linux counterparts"),
+    ("hooks (attaching programs, links)", "XDP, bind, sock_addr, sock_ops and process have "
+     "their hooks; the runtime issue adds the other Linux counterparts"),
     ("verifier", "programs run bounds-checked until the verifier issue lands"),
 ]
 
@@ -271,9 +280,9 @@ def render() -> str:
         "## Program types",
         "",
         "Program types the object loader knows by section name (libbpf's table and the "
-        "eBPF-for-Windows names), with each platform's number. XDP, bind and sock_addr "
-        "programs of either ABI have their context accesses rewritten to their hook's "
-        "native context.",
+        "eBPF-for-Windows names), with each platform's number. XDP, bind, sock_addr, "
+        "sock_ops and process programs of either ABI have their context accesses "
+        "rewritten to their hook's native context.",
         "",
         "| program type | Linux | Windows | sections | status |",
         "|---|---|---|---|---|",

@@ -13,15 +13,19 @@ Windows' libbpf, it attaches the Windows hooks' programs: ``bind`` programs
 to the default bind hook (:func:`libbpf_compat.hooks.bind.default_hook`) and
 sock_addr programs of eBPF-for-Windows objects to their attach point of the
 default sock_addr hook (:func:`libbpf_compat.hooks.sock_addr.default_hook`)
-for every request. Anything else is EOPNOTSUPP, as in Linux libbpf, which
-has no auto-attach for ``SEC("xdp")`` (it needs an interface) or
-``cgroup/...`` sections (they need a cgroup): Linux sock_addr programs
-attach with ``bpf_program__attach_cgroup(prog, cgroup_fd)``, any int naming
-a cgroup; a cgroup keeps every program attached to it, run in order. XDP
-programs attach with ``bpf_program__attach_xdp(prog, ifindex)`` (a link)
-or ``bpf_xdp_attach(ifindex, prog_fd, flags, opts)`` (netlink style; the
-attachment lasts until ``bpf_xdp_detach``, as a program attached
-over netlink stays on its device). Both use the default XDP hook
+for every request, ``sockops`` programs of eBPF-for-Windows objects to the
+default sock_ops hook (:func:`libbpf_compat.hooks.sock_ops.default_hook`) for
+every connection and ``process`` programs to the default process hook
+(:func:`libbpf_compat.hooks.process.default_hook`). Anything else is
+EOPNOTSUPP, as in Linux libbpf, which has no auto-attach for ``SEC("xdp")``
+(it needs an interface) or ``cgroup/...`` and ``sockops`` sections (they
+need a cgroup): Linux sock_addr and sock_ops programs attach with
+``bpf_program__attach_cgroup(prog, cgroup_fd)``, any int naming a cgroup; a
+cgroup keeps every program attached to it, run in order. XDP programs
+attach with ``bpf_program__attach_xdp(prog, ifindex)`` (a link) or
+``bpf_xdp_attach(ifindex, prog_fd, flags, opts)`` (netlink style; the
+attachment lasts until ``bpf_xdp_detach``, as a program attached over
+netlink stays on its device). Both use the default XDP hook
 (:func:`libbpf_compat.hooks.xdp.default_hook`); :func:`attach_xdp` takes
 another.
 """
@@ -37,8 +41,12 @@ from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.bind import BindHook
 from libbpf_compat.hooks.bind import default_hook as default_bind_hook
+from libbpf_compat.hooks.process import ProcessHook
+from libbpf_compat.hooks.process import default_hook as default_process_hook
 from libbpf_compat.hooks.sock_addr import ATTACH_POINTS, SockAddrHook
 from libbpf_compat.hooks.sock_addr import default_hook as default_sock_addr_hook
+from libbpf_compat.hooks.sock_ops import SockOpsHook
+from libbpf_compat.hooks.sock_ops import default_hook as default_sock_ops_hook
 from libbpf_compat.hooks.xdp import (
     XDP_FLAGS_MODES,
     XDP_FLAGS_REPLACE,
@@ -144,6 +152,40 @@ class BindLink(Link):
         self.bind_hook.detach(self.prog, owner=self)
 
 
+class SockOpsLink(Link):
+    """A sock_ops program on a sock_ops hook, for a cgroup
+    (``bpf_program__attach_cgroup``) or for every connection (``None``, the
+    eBPF-for-Windows attach)."""
+
+    def __init__(self, prog: Program, hook: SockOpsHook, cgroup: int | None) -> None:
+        super().__init__(prog, default_xdp_hook(), 0)
+        self.sock_ops_hook = hook
+        self.cgroup = cgroup
+
+    def __repr__(self) -> str:
+        where = "every cgroup" if self.cgroup is None else f"cgroup {self.cgroup}"
+        state = "detached" if self.detached else f"sock_ops of {where}"
+        return f"<Link sock_ops program {self.prog.name!r} fd {self.fd} {state}>"
+
+    def _detach_attachment(self) -> None:
+        self.sock_ops_hook.detach(self.prog, cgroup=self.cgroup, owner=self)
+
+
+class ProcessLink(Link):
+    """A process program on a process hook."""
+
+    def __init__(self, prog: Program, hook: ProcessHook) -> None:
+        super().__init__(prog, default_xdp_hook(), 0)
+        self.process_hook = hook
+
+    def __repr__(self) -> str:
+        state = "detached" if self.detached else "process hook"
+        return f"<Link process program {self.prog.name!r} fd {self.fd} {state}>"
+
+    def _detach_attachment(self) -> None:
+        self.process_hook.detach(self.prog, owner=self)
+
+
 #: libbpf's name for the link type.
 bpf_link = Link
 
@@ -221,6 +263,31 @@ def attach_bind(prog: Program, *, hook: BindHook | None = None) -> BindLink:
     return link
 
 
+def attach_sock_ops(prog: Program, cgroup: int | None = None, *,
+                    hook: SockOpsHook | None = None) -> SockOpsLink:
+    """Attach a sock_ops program to ``hook`` (the default sock_ops hook
+    when None) for ``cgroup`` (None: every connection) through a new link."""
+    _check_loaded(prog, "attach_sock_ops")
+    hook = hook if hook is not None else default_sock_ops_hook()
+    link = SockOpsLink(prog, hook, cgroup)
+    hook.attach(prog, cgroup=cgroup, owner=link)
+    link.fd = fd_table.install(link)
+    prog.owner.links.append(link)
+    return link
+
+
+def attach_process(prog: Program, *, hook: ProcessHook | None = None) -> ProcessLink:
+    """Attach a process program to ``hook`` (the default process hook when
+    None) through a new link."""
+    _check_loaded(prog, "attach_process")
+    hook = hook if hook is not None else default_process_hook()
+    link = ProcessLink(prog, hook)
+    hook.attach(prog, owner=link)
+    link.fd = fd_table.install(link)
+    prog.owner.links.append(link)
+    return link
+
+
 # -- libbpf's bpf_program__attach* and bpf_link__* ---------------------------
 def bpf_program__attach(prog: Program) -> Link:
     """libbpf's auto-attach by section. The eBPF-for-Windows hooks attach
@@ -236,10 +303,14 @@ def bpf_program__attach(prog: Program) -> Link:
         return attach_bind(prog)
     if prog.prog_type == BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR and prog.abi == "windows":
         return attach_sock_addr(prog)
+    if prog.prog_type == BpfProgType.BPF_PROG_TYPE_SOCK_OPS and prog.abi == "windows":
+        return attach_sock_ops(prog)
+    if prog.prog_type == windows_abi.INTERNAL_PROG_PROCESS:
+        return attach_process(prog)
     hint = ""
     if prog.section_name.split("/")[0] in ("xdp", "xdp.frags"):
         hint = ": XDP programs need an interface, use bpf_program__attach_xdp"
-    elif prog.section_name.startswith("cgroup"):
+    elif prog.section_name.startswith("cgroup") or prog.section_name == "sockops":
         hint = ": cgroup programs need a cgroup, use bpf_program__attach_cgroup"
     raise LibbpfError(errno.EOPNOTSUPP, f"prog {prog.name!r}: section "
                                         f"{prog.section_name!r} has no auto-attach{hint}")
@@ -248,11 +319,14 @@ def bpf_program__attach(prog: Program) -> Link:
 def bpf_program__attach_cgroup(prog: Program, cgroup_fd: int) -> Link:
     """Attach a cgroup program to cgroup ``cgroup_fd`` (any int names a
     cgroup here) through a link: the sock_addr programs
-    (``cgroup/connect4`` …) on the default sock_addr hook. A cgroup keeps
-    every program attached to it, run in attach order."""
+    (``cgroup/connect4`` …) on the default sock_addr hook, ``sockops``
+    programs on the default sock_ops hook. A cgroup keeps every program
+    attached to it, run in attach order."""
     if type(cgroup_fd) is not int or cgroup_fd < 0:
         raise LibbpfError(errno.EBADF, f"bpf_program__attach_cgroup: invalid cgroup fd "
                                        f"{cgroup_fd!r}")
+    if prog is not None and prog.prog_type == BpfProgType.BPF_PROG_TYPE_SOCK_OPS:
+        return attach_sock_ops(prog, cgroup_fd)
     return attach_sock_addr(prog, cgroup_fd)
 
 
@@ -314,9 +388,13 @@ def bpf_xdp_query_id(ifindex: int, flags: int) -> int:
 __all__ = [
     "BindLink",
     "Link",
+    "ProcessLink",
     "SockAddrLink",
+    "SockOpsLink",
     "attach_bind",
+    "attach_process",
     "attach_sock_addr",
+    "attach_sock_ops",
     "attach_xdp",
     "bpf_link",
     "bpf_link__destroy",

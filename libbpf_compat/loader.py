@@ -74,9 +74,14 @@ from libbpf_compat.helpers.native import register_c_helpers
 from libbpf_compat.hooks.contexts import (
     BIND_NATIVE,
     BIND_WINDOWS,
+    PROCESS_NATIVE,
+    PROCESS_WINDOWS,
     SOCK_ADDR_LINUX,
     SOCK_ADDR_NATIVE,
     SOCK_ADDR_WINDOWS,
+    SOCK_OPS_LINUX,
+    SOCK_OPS_NATIVE,
+    SOCK_OPS_WINDOWS,
     XDP_LINUX,
     XDP_NATIVE,
     XDP_WINDOWS,
@@ -448,11 +453,16 @@ _CONTEXT_LAYOUTS: dict[tuple[int, str], CtxLayout] = {
     (windows_abi.INTERNAL_PROG_BIND, "windows"): BIND_WINDOWS,
     (BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "linux"): SOCK_ADDR_LINUX,
     (BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "windows"): SOCK_ADDR_WINDOWS,
+    (BpfProgType.BPF_PROG_TYPE_SOCK_OPS, "linux"): SOCK_OPS_LINUX,
+    (BpfProgType.BPF_PROG_TYPE_SOCK_OPS, "windows"): SOCK_OPS_WINDOWS,
+    (windows_abi.INTERNAL_PROG_PROCESS, "windows"): PROCESS_WINDOWS,
 }
 _NATIVE_CONTEXTS: dict[int, CtxLayout] = {
     BpfProgType.BPF_PROG_TYPE_XDP: XDP_NATIVE,
     windows_abi.INTERNAL_PROG_BIND: BIND_NATIVE,
     BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR: SOCK_ADDR_NATIVE,
+    BpfProgType.BPF_PROG_TYPE_SOCK_OPS: SOCK_OPS_NATIVE,
+    windows_abi.INTERNAL_PROG_PROCESS: PROCESS_NATIVE,
 }
 
 

@@ -15,8 +15,15 @@ context's ``app_id_start`` / ``app_id_end`` bound (read-only, possibly empty)
 and ``ctx_in`` as a ``bind_md_t`` whose two pointers must be 0;
 CGROUP_SOCK_ADDR programs get ``ctx_in`` in their layout (Linux ``struct
 bpf_sock_addr`` or ``bpf_sock_addr_t``; zeros when absent) and no data.
-``ctx_out`` is the context after the run in the same layout (the bind
-pointers as 0 and the app id's size, as Linux reports XDP's).
+SOCK_OPS programs get ``ctx_in`` in their layout (Linux ``struct
+bpf_sock_ops``, whose fields beyond the ones the hook offers must be 0, or
+``bpf_sock_ops_t``; zeros when absent) and no data; ``op``, ports and
+family are taken as given, in the program's own numbering. PROCESS programs
+(eBPF for Windows) get ``data_in`` as the command line ``command_start`` /
+``command_end`` bound and ``ctx_in`` as a ``process_md_t`` whose two
+pointers must be 0. ``ctx_out`` is the context after the run in the same
+layout (the bind and process pointers as 0 and the region's size, as Linux
+reports XDP's).
 """
 
 from __future__ import annotations
@@ -31,9 +38,14 @@ from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.contexts import (
     BIND_NATIVE,
     BIND_WINDOWS,
+    PROCESS_NATIVE,
+    PROCESS_WINDOWS,
     SOCK_ADDR_LINUX,
     SOCK_ADDR_NATIVE,
     SOCK_ADDR_WINDOWS,
+    SOCK_OPS_LINUX,
+    SOCK_OPS_NATIVE,
+    SOCK_OPS_WINDOWS,
     CtxLayout,
 )
 from libbpf_compat.hooks.xdp import ETH_HLEN, run_xdp
@@ -46,7 +58,9 @@ from libbpf_compat.vm import RunResult
 #: The program types bpf_prog_test_run_opts runs today.
 TEST_RUN_PROG_TYPES = frozenset({BpfProgType.BPF_PROG_TYPE_XDP, BpfProgType.BPF_PROG_TYPE_SYSCALL,
                                  BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-                                 windows_abi.INTERNAL_PROG_BIND})
+                                 windows_abi.INTERNAL_PROG_BIND,
+                                 BpfProgType.BPF_PROG_TYPE_SOCK_OPS,
+                                 windows_abi.INTERNAL_PROG_PROCESS})
 
 _LINUX_XDP_MD = struct.Struct("<IIIIII")
 _WINDOWS_XDP_MD = struct.Struct("<QQQI4x")
@@ -100,7 +114,11 @@ def bpf_prog_test_run_opts(prog_fd: int, opts: bpf_test_run_opts) -> int:
     elif prog.prog_type == BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR:
         _run_sock_addr(prog, opts, repeat)
     elif prog.prog_type == windows_abi.INTERNAL_PROG_BIND:
-        _run_bind(prog, opts, repeat)
+        _run_region(prog, opts, repeat, BIND_WINDOWS, BIND_NATIVE)
+    elif prog.prog_type == BpfProgType.BPF_PROG_TYPE_SOCK_OPS:
+        _run_sock_ops(prog, opts, repeat)
+    elif prog.prog_type == windows_abi.INTERNAL_PROG_PROCESS:
+        _run_region(prog, opts, repeat, PROCESS_WINDOWS, PROCESS_NATIVE)
     else:
         raise LibbpfError(errno.ENOTSUP, f"test_run of program {prog.name!r} (type "
                                          f"{prog.prog_type}) needs its hook, which is not "
@@ -206,23 +224,50 @@ def _run_sock_addr(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
     opts.ctx_out = _limit(bytes(out), opts.ctx_size_out, "ctx_out", opts)
 
 
-def _run_bind(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
-    ctx_in = _ctx_in(prog, opts, BIND_WINDOWS)
+def _run_sock_ops(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
+    if opts.data_in:
+        raise LibbpfError(errno.EINVAL, "test_run: sock_ops programs take ctx_in, not data_in")
+    layout = SOCK_OPS_WINDOWS if prog.abi == "windows" else SOCK_OPS_LINUX
+    ctx_in = _ctx_in(prog, opts, layout)
+    skip: frozenset[str] = frozenset()
+    if layout is SOCK_OPS_LINUX:
+        offered = bytearray(layout.size)
+        for f in layout.fields:
+            offered[f.offset:f.offset + f.size] = b"\xff" * f.size
+        if any(b and not m for b, m in zip(ctx_in, offered, strict=True)):
+            raise LibbpfError(errno.EINVAL, "ctx_in: only the bpf_sock_ops fields this hook "
+                                            "offers may be set (op, args, family, addresses, "
+                                            "ports, is_fullsock, state)")
+        v6 = struct.unpack_from("<I", ctx_in, 20)[0] == _LINUX_AF_INET6
+        skip = frozenset({"local_ip4", "remote_ip4"} if v6 else {"local_ip6", "remote_ip6"})
+    ctx = _to_native(ctx_in, layout, SOCK_OPS_NATIVE, skip)
+    assert prog.vm is not None
+    _finish(opts, prog.vm.run_repeat(ctx, repeat))
+    out = _from_native(ctx, ctx_in, layout, SOCK_OPS_NATIVE, skip)
+    opts.ctx_out = _limit(bytes(out), opts.ctx_size_out, "ctx_out", opts)
+
+
+def _run_region(prog: Program, opts: bpf_test_run_opts, repeat: int, layout: CtxLayout,
+                native: CtxLayout) -> None:
+    """A Windows context whose first two fields bound a read-only region
+    (bind's app id, process's command line) that ``data_in`` fills."""
+    ctx_in = _ctx_in(prog, opts, layout)
+    start_f, end_f = layout.fields[0].name, layout.fields[1].name
     if struct.unpack_from("<QQ", ctx_in, 0) != (0, 0):
-        raise LibbpfError(errno.EINVAL, "ctx_in: app_id_start and app_id_end must be 0; the "
-                                        "app id is data_in")
-    app_id = bytearray(opts.data_in or b"")
-    region = app_id or bytearray(1)
-    ctx = _to_native(ctx_in, BIND_WINDOWS, BIND_NATIVE, frozenset())
+        raise LibbpfError(errno.EINVAL, f"ctx_in: {start_f} and {end_f} must be 0; the region "
+                                        "they bound is data_in")
+    data = bytearray(opts.data_in or b"")
+    region = data or bytearray(1)
+    ctx = _to_native(ctx_in, layout, native, frozenset())
     view = memoryview(region)
     try:
         with ffi.from_buffer("uint8_t[]", region) as cbuf:
             start = int(ffi.cast("uintptr_t", cbuf))
-            struct.pack_into("<QQ", ctx, 0, start, start + len(app_id))
+            struct.pack_into("<QQ", ctx, 0, start, start + len(data))
             assert prog.vm is not None
             _finish(opts, prog.vm.run_repeat(ctx, repeat, regions=[(view, False)]))
     finally:
         view.release()
-    out = _from_native(ctx, ctx_in, BIND_WINDOWS, BIND_NATIVE, frozenset())
-    struct.pack_into("<QQ", out, 0, 0, len(app_id))
+    out = _from_native(ctx, ctx_in, layout, native, frozenset())
+    struct.pack_into("<QQ", out, 0, 0, len(data))
     opts.ctx_out = _limit(bytes(out), opts.ctx_size_out, "ctx_out", opts)

@@ -1,5 +1,7 @@
 """Program types and hooks: context layouts and the hook objects a host
-drives (XDP so far: :mod:`libbpf_compat.hooks.xdp`)."""
+drives (:mod:`~libbpf_compat.hooks.xdp`, :mod:`~libbpf_compat.hooks.bind`,
+:mod:`~libbpf_compat.hooks.sock_addr`, :mod:`~libbpf_compat.hooks.sock_ops`,
+:mod:`~libbpf_compat.hooks.process`)."""
 
 from __future__ import annotations
 

@@ -151,3 +151,74 @@ SOCK_ADDR_WINDOWS = CtxLayout("bpf_sock_addr_t", 64, (
     CtxField("compartment_id", 48, 4),
     CtxField("interface_luid", 56, 8),
 ))
+
+#: The native sock_ops context: every field either ABI has, each once. The
+#: v4 and v6 addresses share storage; ports are u32 filled per program as
+#: its ABI holds them (Linux: remote_port the network-order u16 in the upper
+#: half, local_port in host order; Windows: both the network-order u16 in
+#: the low half); ``op`` and ``family`` are in the program's ABI numbering.
+#: ``args`` is Linux's args/reply union (the program may write its reply).
+SOCK_OPS_NATIVE = CtxLayout("lbc_sock_ops_ctx", 88, (
+    CtxField("op", 0, 4),
+    CtxField("family", 4, 4),
+    CtxField("local_ip4", 8, 4),
+    CtxField("local_ip6", 8, 16),
+    CtxField("local_port", 24, 4),
+    CtxField("remote_ip4", 28, 4),
+    CtxField("remote_ip6", 28, 16),
+    CtxField("remote_port", 44, 4),
+    CtxField("protocol", 48, 4),
+    CtxField("compartment_id", 52, 4),
+    CtxField("interface_luid", 56, 8),
+    CtxField("args", 64, 16, writable=True),
+    CtxField("is_fullsock", 80, 4),
+    CtxField("state", 84, 4),
+))
+
+#: Linux ``struct bpf_sock_ops`` (the fields this hook offers, at the
+#: kernel's offsets): op, the args/reply union (writable, as the kernel
+#: lets a program write its reply), family, addresses, ports, is_fullsock
+#: and state. Other fields (snd_cwnd, sk, …) fail at load.
+SOCK_OPS_LINUX = CtxLayout("struct bpf_sock_ops", 216, (
+    CtxField("op", 0, 4),
+    CtxField("args", 4, 16, writable=True),
+    CtxField("family", 20, 4),
+    CtxField("remote_ip4", 24, 4),
+    CtxField("local_ip4", 28, 4),
+    CtxField("remote_ip6", 32, 16),
+    CtxField("local_ip6", 48, 16),
+    CtxField("remote_port", 64, 4),
+    CtxField("local_port", 68, 4),
+    CtxField("is_fullsock", 72, 4),
+    CtxField("state", 88, 4),
+))
+
+#: eBPF for Windows ``bpf_sock_ops_t`` (ABI.md): read-only.
+SOCK_OPS_WINDOWS = CtxLayout("bpf_sock_ops_t", 64, (
+    CtxField("op", 0, 4),
+    CtxField("family", 4, 4),
+    CtxField("local_ip4", 8, 4),
+    CtxField("local_ip6", 8, 16),
+    CtxField("local_port", 24, 4),
+    CtxField("remote_ip4", 28, 4),
+    CtxField("remote_ip6", 28, 16),
+    CtxField("remote_port", 44, 4),
+    CtxField("protocol", 48, 1),
+    CtxField("compartment_id", 52, 4),
+    CtxField("interface_luid", 56, 8),
+))
+
+#: eBPF for Windows ``process_md_t`` (ABI.md): command_start / command_end
+#: bound the command line, a read-only region.
+PROCESS_WINDOWS = CtxLayout("process_md_t", 56, (
+    CtxField("command_start", 0, 8, pointer=True),
+    CtxField("command_end", 8, 8, pointer=True),
+    CtxField("process_id", 16, 8),
+    CtxField("parent_process_id", 24, 8),
+    CtxField("creating_process_id", 32, 8),
+    CtxField("creating_thread_id", 40, 8),
+    CtxField("operation", 48, 4),
+))
+
+#: The native process context: the Windows layout (a Windows-only hook).
+PROCESS_NATIVE = CtxLayout("lbc_process_ctx", 56, PROCESS_WINDOWS.fields)

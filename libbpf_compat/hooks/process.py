@@ -1,0 +1,192 @@
+"""The process hook (eBPF for Windows' PROCESS program type): process
+creations and deletions a host reports.
+
+Programs attach in order (``bpf_program__attach``) and each sees the event in
+the native process context (:data:`~libbpf_compat.hooks.contexts.PROCESS_NATIVE`,
+the layout of Windows' ``process_md_t``): ``command_start`` /
+``command_end`` bound the command line the host gives, a read-only region
+(a ``str`` is passed as UTF-8 bytes, ``bytes`` as they are). On a creation a
+program returns 0 to permit it and anything else to deny it; a deny stops
+the run. A deletion runs every program and cannot be refused (the return
+values are only reported).
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import struct
+import threading
+from dataclasses import dataclass
+
+from libbpf_compat._native import ffi
+from libbpf_compat.abi import windows as windows_abi
+from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.xdp import XdpProgram
+from libbpf_compat.vm import Vm
+
+#: The native context (PROCESS_NATIVE): command_start, command_end,
+#: process_id, parent_process_id, creating_process_id, creating_thread_id,
+#: operation.
+NATIVE_PROCESS_CTX = struct.Struct("<QQQQQQI4x")
+#: The longest command line the hook takes (Windows' limit, in bytes).
+MAX_COMMAND_LINE = 32768
+
+
+class ProcessOperation(enum.IntEnum):
+    CREATE = 0
+    DELETE = 1
+
+
+class ProcessVerdict(enum.IntEnum):
+    PERMIT = 0
+    DENY = 1
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """One event through the hook: the verdict (always PERMIT for a
+    deletion) and each program's raw return value in run order."""
+
+    verdict: ProcessVerdict
+    retvals: tuple[int, ...] = ()
+
+    @property
+    def permitted(self) -> bool:
+        return self.verdict == ProcessVerdict.PERMIT
+
+
+@dataclass(frozen=True)
+class _Attachment:
+    prog: XdpProgram
+    vm: Vm
+    owner: object | None
+
+
+def _u64(value: int, what: str) -> int:
+    if type(value) is not int or not 0 <= value < 1 << 64:
+        raise LibbpfError(errno.EINVAL, f"process: invalid {what} {value!r}")
+    return value
+
+
+class ProcessHook:
+    """The process hook; the host calls :meth:`create` and :meth:`delete`."""
+
+    def __init__(self) -> None:
+        self._chain: list[_Attachment] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<ProcessHook {len(self._chain)} programs attached>"
+
+    def attach(self, prog: XdpProgram, *, owner: object | None = None) -> None:
+        """Attach ``prog`` after the programs already attached."""
+        if prog.prog_type != windows_abi.INTERNAL_PROG_PROCESS:
+            raise LibbpfError(errno.EINVAL, f"process: program {prog.name!r} is not a process "
+                                            f"program (type {prog.prog_type})")
+        if prog.vm is None:
+            raise LibbpfError(errno.EINVAL, f"process: program {prog.name!r} is not loaded")
+        with self._lock:
+            if any(a.prog is prog for a in self._chain):
+                raise LibbpfError(errno.EEXIST, f"process: program {prog.name!r} is already "
+                                                "attached")
+            self._chain.append(_Attachment(prog, prog.vm, owner))
+
+    def detach(self, prog: XdpProgram, *, owner: object | None = None) -> bool:
+        """Detach ``prog`` as attached by ``owner``; False when it is not."""
+        with self._lock:
+            for i, a in enumerate(self._chain):
+                if a.prog is prog and a.owner is owner:
+                    del self._chain[i]
+                    return True
+        return False
+
+    def detach_program(self, prog: XdpProgram) -> int:
+        with self._lock:
+            before = len(self._chain)
+            self._chain[:] = [a for a in self._chain if a.prog is not prog]
+            return before - len(self._chain)
+
+    def attached(self) -> list[XdpProgram]:
+        with self._lock:
+            return [a.prog for a in self._chain]
+
+    def request(self, operation: int, process_id: int, parent_process_id: int = 0,
+                command_line: str | bytes | bytearray | memoryview = b"", *,
+                creating_process_id: int = 0, creating_thread_id: int = 0) -> ProcessResult:
+        """Run the programs on ``operation`` of process ``process_id``."""
+        if operation not in set(ProcessOperation):
+            raise LibbpfError(errno.EINVAL, f"process: invalid operation {operation!r}")
+        ids = (_u64(process_id, "process id"), _u64(parent_process_id, "parent process id"),
+               _u64(creating_process_id, "creating process id"),
+               _u64(creating_thread_id, "creating thread id"))
+        if isinstance(command_line, str):
+            command = bytearray(command_line.encode("utf-8"))
+        elif isinstance(command_line, (bytes, bytearray, memoryview)):
+            command = bytearray(command_line)
+        else:
+            raise LibbpfError(errno.EINVAL, f"process: invalid command line {command_line!r}")
+        if len(command) > MAX_COMMAND_LINE:
+            raise LibbpfError(errno.E2BIG, f"process: a command line of {len(command)} bytes "
+                                           f"(the hook takes {MAX_COMMAND_LINE} at most)")
+        with self._lock:
+            chain = list(self._chain)
+        retvals: list[int] = []
+        verdict = ProcessVerdict.PERMIT
+        region = command or bytearray(1)  # an empty command line still needs an address
+        view = memoryview(region)
+        try:
+            with ffi.from_buffer("uint8_t[]", region) as cbuf:
+                start = int(ffi.cast("uintptr_t", cbuf))
+                for att in chain:
+                    ctx = bytearray(NATIVE_PROCESS_CTX.pack(start, start + len(command), *ids,
+                                                            int(operation)))
+                    retval = att.vm.run_repeat(ctx, 1, regions=[(view, False)]).retval
+                    retvals.append(retval & 0xFFFFFFFF)
+                    if operation == ProcessOperation.CREATE and retvals[-1] != 0:
+                        verdict = ProcessVerdict.DENY
+                        break
+        finally:
+            view.release()
+        return ProcessResult(verdict, tuple(retvals))
+
+    def create(self, process_id: int, parent_process_id: int,
+               command_line: str | bytes | bytearray | memoryview = b"", *,
+               creating_process_id: int = 0, creating_thread_id: int = 0) -> ProcessResult:
+        """Process ``parent_process_id`` creates ``process_id`` running
+        ``command_line``: PERMIT unless a program returns non-zero."""
+        return self.request(ProcessOperation.CREATE, process_id, parent_process_id,
+                            command_line, creating_process_id=creating_process_id,
+                            creating_thread_id=creating_thread_id)
+
+    def delete(self, process_id: int, parent_process_id: int = 0,
+               command_line: str | bytes | bytearray | memoryview = b"", *,
+               creating_process_id: int = 0, creating_thread_id: int = 0) -> ProcessResult:
+        """Process ``process_id`` ends (the programs cannot refuse it)."""
+        return self.request(ProcessOperation.DELETE, process_id, parent_process_id,
+                            command_line, creating_process_id=creating_process_id,
+                            creating_thread_id=creating_thread_id)
+
+
+_default_hook: ProcessHook | None = None
+_default_lock = threading.Lock()
+
+
+def default_hook() -> ProcessHook:
+    """The process-wide process hook the libbpf-style calls attach to."""
+    global _default_hook
+    with _default_lock:
+        if _default_hook is None:
+            _default_hook = ProcessHook()
+        return _default_hook
+
+
+__all__ = [
+    "MAX_COMMAND_LINE",
+    "NATIVE_PROCESS_CTX",
+    "ProcessHook",
+    "ProcessOperation",
+    "ProcessResult",
+    "ProcessVerdict",
+    "default_hook",
+]
