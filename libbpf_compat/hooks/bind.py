@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from libbpf_compat._native import ffi
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
-from libbpf_compat.hooks.xdp import XdpProgram
-from libbpf_compat.vm import Vm
+from libbpf_compat.hooks.chain import ProgramChain
 
 #: The native context (BIND_NATIVE): app_id_start, app_id_end, process_id,
 #: socket_address, socket_address_length, operation, protocol.
@@ -81,58 +80,15 @@ class BindResult:
     retvals: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Attachment:
-    prog: XdpProgram
-    vm: Vm
-    owner: object | None
-
-
 def _sockaddr_in(address: ipaddress.IPv4Address, port: int) -> bytes:
     return struct.pack("<H", AF_INET) + port.to_bytes(2, "big") + address.packed + bytes(8)
 
 
-class BindHook:
+class BindHook(ProgramChain):
     """The bind hook; the host calls :meth:`bind` (or :meth:`request`)."""
 
-    def __init__(self) -> None:
-        self._chain: list[_Attachment] = []
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"<BindHook {len(self._chain)} programs attached>"
-
-    def attach(self, prog: XdpProgram, *, owner: object | None = None) -> None:
-        """Attach ``prog`` after the programs already attached."""
-        if prog.prog_type != windows_abi.INTERNAL_PROG_BIND:
-            raise LibbpfError(errno.EINVAL, f"bind: program {prog.name!r} is not a bind "
-                                            f"program (type {prog.prog_type})")
-        if prog.vm is None:
-            raise LibbpfError(errno.EINVAL, f"bind: program {prog.name!r} is not loaded")
-        with self._lock:
-            if any(a.prog is prog for a in self._chain):
-                raise LibbpfError(errno.EEXIST, f"bind: program {prog.name!r} is already "
-                                                "attached")
-            self._chain.append(_Attachment(prog, prog.vm, owner))
-
-    def detach(self, prog: XdpProgram, *, owner: object | None = None) -> bool:
-        """Detach ``prog`` as attached by ``owner``; False when it is not."""
-        with self._lock:
-            for i, a in enumerate(self._chain):
-                if a.prog is prog and a.owner is owner:
-                    del self._chain[i]
-                    return True
-        return False
-
-    def detach_program(self, prog: XdpProgram) -> int:
-        with self._lock:
-            before = len(self._chain)
-            self._chain[:] = [a for a in self._chain if a.prog is not prog]
-            return before - len(self._chain)
-
-    def attached(self) -> list[XdpProgram]:
-        with self._lock:
-            return [a.prog for a in self._chain]
+    hook_name = "bind"
+    prog_type = windows_abi.INTERNAL_PROG_BIND
 
     def request(self, process_id: int, address: str | ipaddress.IPv4Address, port: int, *,
                 protocol: int = IPPROTO_TCP, operation: int = BindOperation.BIND,
@@ -189,10 +145,6 @@ class BindHook:
         out_addr = ipaddress.IPv4Address(sockaddr[4:8])
         return BindResult(verdict, out_addr, int.from_bytes(sockaddr[2:4], "big"),
                           tuple(retvals))
-
-    def attached_chain(self) -> list[_Attachment]:
-        with self._lock:
-            return list(self._chain)
 
     def bind(self, process_id: int, address: str | ipaddress.IPv4Address, port: int, *,
              protocol: int = IPPROTO_TCP,

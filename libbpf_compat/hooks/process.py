@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from libbpf_compat._native import ffi
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
-from libbpf_compat.hooks.xdp import XdpProgram
-from libbpf_compat.vm import Vm
+from libbpf_compat.hooks.chain import ProgramChain
 
 #: The native context (PROCESS_NATIVE): command_start, command_end,
 #: process_id, parent_process_id, creating_process_id, creating_thread_id,
@@ -56,60 +55,17 @@ class ProcessResult:
         return self.verdict == ProcessVerdict.PERMIT
 
 
-@dataclass(frozen=True)
-class _Attachment:
-    prog: XdpProgram
-    vm: Vm
-    owner: object | None
-
-
 def _u64(value: int, what: str) -> int:
     if type(value) is not int or not 0 <= value < 1 << 64:
         raise LibbpfError(errno.EINVAL, f"process: invalid {what} {value!r}")
     return value
 
 
-class ProcessHook:
+class ProcessHook(ProgramChain):
     """The process hook; the host calls :meth:`create` and :meth:`delete`."""
 
-    def __init__(self) -> None:
-        self._chain: list[_Attachment] = []
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"<ProcessHook {len(self._chain)} programs attached>"
-
-    def attach(self, prog: XdpProgram, *, owner: object | None = None) -> None:
-        """Attach ``prog`` after the programs already attached."""
-        if prog.prog_type != windows_abi.INTERNAL_PROG_PROCESS:
-            raise LibbpfError(errno.EINVAL, f"process: program {prog.name!r} is not a process "
-                                            f"program (type {prog.prog_type})")
-        if prog.vm is None:
-            raise LibbpfError(errno.EINVAL, f"process: program {prog.name!r} is not loaded")
-        with self._lock:
-            if any(a.prog is prog for a in self._chain):
-                raise LibbpfError(errno.EEXIST, f"process: program {prog.name!r} is already "
-                                                "attached")
-            self._chain.append(_Attachment(prog, prog.vm, owner))
-
-    def detach(self, prog: XdpProgram, *, owner: object | None = None) -> bool:
-        """Detach ``prog`` as attached by ``owner``; False when it is not."""
-        with self._lock:
-            for i, a in enumerate(self._chain):
-                if a.prog is prog and a.owner is owner:
-                    del self._chain[i]
-                    return True
-        return False
-
-    def detach_program(self, prog: XdpProgram) -> int:
-        with self._lock:
-            before = len(self._chain)
-            self._chain[:] = [a for a in self._chain if a.prog is not prog]
-            return before - len(self._chain)
-
-    def attached(self) -> list[XdpProgram]:
-        with self._lock:
-            return [a.prog for a in self._chain]
+    hook_name = "process"
+    prog_type = windows_abi.INTERNAL_PROG_PROCESS
 
     def request(self, operation: int, process_id: int, parent_process_id: int = 0,
                 command_line: str | bytes | bytearray | memoryview = b"", *,
@@ -129,8 +85,7 @@ class ProcessHook:
         if len(command) > MAX_COMMAND_LINE:
             raise LibbpfError(errno.E2BIG, f"process: a command line of {len(command)} bytes "
                                            f"(the hook takes {MAX_COMMAND_LINE} at most)")
-        with self._lock:
-            chain = list(self._chain)
+        chain = self.attached_chain()
         retvals: list[int] = []
         verdict = ProcessVerdict.PERMIT
         region = command or bytearray(1)  # an empty command line still needs an address
