@@ -208,6 +208,17 @@ def _ctx_in(prog: Program, opts: bpf_test_run_opts, layout: CtxLayout) -> bytes:
 _LINUX_AF_INET6 = 10
 
 
+def _run_on_context(prog: Program, opts: bpf_test_run_opts, repeat: int, ctx_in: bytes,
+                    layout: CtxLayout, native: CtxLayout, skip: frozenset[str]) -> None:
+    """Run on ``ctx_in`` (in the program's layout) moved into the native
+    context; ``ctx_out`` is the context after the run, in the program's layout."""
+    ctx = _to_native(ctx_in, layout, native, skip)
+    assert prog.vm is not None
+    _finish(opts, prog.vm.run_repeat(ctx, repeat))
+    out = _from_native(ctx, ctx_in, layout, native, skip)
+    opts.ctx_out = _limit(bytes(out), opts.ctx_size_out, "ctx_out", opts)
+
+
 def _run_sock_addr(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
     if opts.data_in:
         raise LibbpfError(errno.EINVAL, "test_run: sock_addr programs take ctx_in, not data_in")
@@ -217,11 +228,7 @@ def _run_sock_addr(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
     if layout is SOCK_ADDR_LINUX:  # the v4 and v6 fields share the native storage
         v6 = struct.unpack_from("<I", ctx_in, 0)[0] == _LINUX_AF_INET6
         skip = frozenset({"user_ip4", "msg_src_ip4"} if v6 else {"user_ip6", "msg_src_ip6"})
-    ctx = _to_native(ctx_in, layout, SOCK_ADDR_NATIVE, skip)
-    assert prog.vm is not None
-    _finish(opts, prog.vm.run_repeat(ctx, repeat))
-    out = _from_native(ctx, ctx_in, layout, SOCK_ADDR_NATIVE, skip)
-    opts.ctx_out = _limit(bytes(out), opts.ctx_size_out, "ctx_out", opts)
+    _run_on_context(prog, opts, repeat, ctx_in, layout, SOCK_ADDR_NATIVE, skip)
 
 
 def _run_sock_ops(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
@@ -240,11 +247,7 @@ def _run_sock_ops(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
                                             "ports, is_fullsock, state)")
         v6 = struct.unpack_from("<I", ctx_in, 20)[0] == _LINUX_AF_INET6
         skip = frozenset({"local_ip4", "remote_ip4"} if v6 else {"local_ip6", "remote_ip6"})
-    ctx = _to_native(ctx_in, layout, SOCK_OPS_NATIVE, skip)
-    assert prog.vm is not None
-    _finish(opts, prog.vm.run_repeat(ctx, repeat))
-    out = _from_native(ctx, ctx_in, layout, SOCK_OPS_NATIVE, skip)
-    opts.ctx_out = _limit(bytes(out), opts.ctx_size_out, "ctx_out", opts)
+    _run_on_context(prog, opts, repeat, ctx_in, layout, SOCK_OPS_NATIVE, skip)
 
 
 def _run_region(prog: Program, opts: bpf_test_run_opts, repeat: int, layout: CtxLayout,
