@@ -83,6 +83,12 @@ void lbc_map_init_handle(lbc_map *m, unsigned char *base, const lbc_map_ops *ops
     m->ncpus = r->ncpus;
     m->spin_lock_off = r->spin_lock_off;
     m->percpu = is_percpu(r->map_type);
+    m->fast = LBC_FAST_OTHER;
+    if (r->map_type == LBC_MAP_ARRAY || r->map_type == LBC_MAP_PERCPU_ARRAY) {
+        m->fast = m->percpu ? LBC_FAST_PERCPU_ARRAY : LBC_FAST_ARRAY;
+        m->array_values = base + lbc_array_values_off();
+        m->array_elem_bytes = (uint64_t)m->value_stride * m->ncpus;
+    }
 }
 
 int lbc_map_create(const lbc_map_attr *attr, lbc_map **out)

@@ -86,6 +86,18 @@ typedef struct lbc_region_hdr {
 
 typedef struct lbc_map_ops lbc_map_ops;
 
+/* How a program's lookup reaches a map (lbc_map.fast): arrays inline, the
+ * rest through their family's lookup. */
+#define LBC_FAST_OTHER 0u
+#define LBC_FAST_ARRAY 1u
+#define LBC_FAST_PERCPU_ARRAY 2u
+
+/* Where an ARRAY / PERCPU_ARRAY region's values start. */
+static inline uint64_t lbc_array_values_off(void)
+{
+    return (sizeof(lbc_region_hdr) + 63u) & ~(uint64_t)63u;
+}
+
 struct lbc_map {
     unsigned char *base;     /* the region */
     lbc_region_hdr *r;
@@ -95,6 +107,11 @@ struct lbc_map {
     uint32_t ncpus;
     int32_t spin_lock_off;
     int percpu;
+    /* program-side fast path (map_fast.h): LBC_FAST_* and, for arrays, the
+     * first value and the bytes from one element to the next */
+    uint32_t fast;
+    uint64_t array_elem_bytes;
+    unsigned char *array_values;
     /* hash family, cached from the region header */
     int lru, percpu_lru;
     uint32_t bucket_mask, elem_size, key_stride, seed;

@@ -34,3 +34,13 @@ HELPER(map_delete_elem)
     UNUSED_ARGS();
     return (uint64_t)(int64_t)lbc_map_delete(MAP(r1), PTR(r2));
 }
+
+lbc_helper_fn lbc_map_helper(int which)
+{
+    switch (which) {
+    case 0: return lbc_helper_map_lookup_elem;
+    case 1: return lbc_helper_map_update_elem;
+    case 2: return lbc_helper_map_delete_elem;
+    default: return NULL;
+    }
+}

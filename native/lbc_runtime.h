@@ -95,6 +95,11 @@ uint64_t lbc_helper_ringbuf_query(lbc_exec *ex, void *data, uint64_t r1, uint64_
 uint64_t lbc_helper_map_lookup_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_map_update_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_map_delete_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/* The map helpers' own addresses: 0 lookup, 1 update, 2 delete (NULL for
+ * others). Register these rather than cffi's lib.lbc_helper_map_* (which
+ * are wrappers' addresses) so that the VM recognises the calls and runs
+ * them as superinstructions (lbc_ops.h). */
+lbc_helper_fn lbc_map_helper(int which);
 uint64_t lbc_helper_tail_call(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_perf_event_output(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lbc_maps.h"
+#include "map_fast.h"
 #include "lbc_ops.h"
 #include "lbc_platform.h"
 
@@ -62,12 +63,20 @@ static inline int lbc_in_flag(uint64_t a, uint64_t n, uint64_t start, uint64_t s
     return (off < size) & (size - off >= n);
 }
 
-/* The host's extra regions, searched after the run's memory and the stack. */
-static int lbc_region_ok(const lbc_exec *ex, uint64_t a, uint64_t n, int write)
+/* The host's extra regions, searched when a checked access misses the run's
+ * memory, the stack and the last region hit; the region found becomes the
+ * cached one. */
+static int lbc_region_hit(const lbc_exec *ex, uint64_t a, uint64_t n, int write, uint64_t *lo,
+                          uint64_t *size, uint64_t *wsize)
 {
     for (uint32_t i = 0; i < ex->nregions; i++) {
         const lbc_region *g = &ex->regions[i];
-        if (lbc_in(a, n, g->start, g->size)) return !write || g->writable;
+        if (lbc_in(a, n, g->start, g->size)) {
+            *lo = g->start;
+            *size = g->size;
+            *wsize = g->writable ? g->size : 0;
+            return !write || g->writable;
+        }
     }
     return 0;
 }
@@ -124,8 +133,10 @@ static int run_variant(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64
 {
     const int v = ((ex->flags & LBC_RUN_CHECKED) ? 1 : 0) |
                   ((ex->flags & LBC_RUN_COUNT) || ex->budget ? 2 : 0);
-    memset(&ex->err, 0, sizeof ex->err);
+    ex->err.code = 0; /* not the whole message: this runs once per repeat */
     ex->err.pc = -1;
+    ex->err.addr = 0;
+    ex->err.msg[0] = '\0';
     ex->retval = 0;
     ex->insn_count = 0;
     ex->stop = 0;
@@ -163,12 +174,14 @@ int lbc_run_repeat(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len, ui
                    uint64_t *total_ns)
 {
     int rc = 0;
-    const uint64_t t0 = lbc_monotonic_ns();
+    const uint64_t t0 = lbc_run_clock_ns();
+    ex->mem_start = (uint64_t)(uintptr_t)mem;
+    ex->mem_size = mem ? len : 0;
     lbc_cpu_slot_claim();
     for (uint32_t i = 0; i < (repeat ? repeat : 1) && rc == 0; i++)
-        rc = lbc_run_mem(prog, ex, mem, len);
+        rc = run_variant(prog, ex, (uint64_t)(uintptr_t)mem, ex->mem_size);
     lbc_cpu_slot_release();
-    *total_ns = lbc_monotonic_ns() - t0;
+    *total_ns = lbc_run_clock_ns() - t0;
     return rc;
 }
 

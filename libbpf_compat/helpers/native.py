@@ -24,8 +24,15 @@ C_HELPER_NAMES: tuple[str, ...] = (
 )
 
 
+#: helpers the VM runs as superinstructions when it sees their own address
+_MAP_HELPERS = {"map_lookup_elem": 0, "map_update_elem": 1, "map_delete_elem": 2}
+
+
 def c_helper(name: str) -> Any:
-    """The C function implementing helper ``name``."""
+    """The C function implementing helper ``name`` (for the map helpers the
+    function's own address, which the VM recognises)."""
+    if name in _MAP_HELPERS:
+        return lib.lbc_map_helper(_MAP_HELPERS[name])
     return getattr(lib, f"lbc_helper_{name}")
 
 
