@@ -1,4 +1,5 @@
-"""A tiny wrapper of the Linux bpf() system call for map commands, so tests
+"""A tiny wrapper of the Linux bpf() system call for map commands (and
+BPF_OBJ_GET / BPF_PROG_TEST_RUN of programs bpftool loaded), so tests
 and benchmarks can run the same operations on a kernel map and on the
 native store. x86-64 only (syscall number 321); ``unavailable()`` says why
 it cannot be used here, or returns None when it can.
@@ -20,6 +21,8 @@ BPF_MAP_LOOKUP_ELEM = 1
 BPF_MAP_UPDATE_ELEM = 2
 BPF_MAP_DELETE_ELEM = 3
 BPF_MAP_GET_NEXT_KEY = 4
+BPF_OBJ_GET = 7
+BPF_PROG_TEST_RUN = 10
 BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21
 BPF_MAP_FREEZE = 22
 BPF_MAP_LOOKUP_BATCH = 24
@@ -60,6 +63,25 @@ def create_map(map_type: int, key_size: int, value_size: int, max_entries: int,
                      map_flags, 0, 0, name[:15])
     struct.pack_into("Q", attr, 64, map_extra)
     return bpf(BPF_MAP_CREATE, attr)
+
+
+def obj_get(path: str) -> int:
+    """The fd of the object pinned at ``path``, or a negative errno."""
+    name = ctypes.create_string_buffer(path.encode())
+    attr = ctypes.create_string_buffer(ATTR_SIZE)
+    struct.pack_into("QII", attr, 0, ctypes.addressof(name), 0, 0)
+    return bpf(BPF_OBJ_GET, attr)
+
+
+def prog_test_run(prog_fd: int, data: bytes) -> tuple[int, int]:
+    """BPF_PROG_TEST_RUN of ``prog_fd`` once over ``data`` (no data out):
+    (rc, the program's return value)."""
+    buf = ctypes.create_string_buffer(data, max(len(data), 1))
+    attr = ctypes.create_string_buffer(ATTR_SIZE)
+    struct.pack_into("IIIIQQII", attr, 0, prog_fd, 0, len(data), 0, ctypes.addressof(buf), 0,
+                     1, 0)
+    rc = bpf(BPF_PROG_TEST_RUN, attr)
+    return rc, int(struct.unpack_from("I", attr, 4)[0])
 
 
 def unavailable() -> str | None:
