@@ -62,7 +62,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from libbpf_compat._native import ffi
-from libbpf_compat.abi import internal_helper, internal_map_type
+from libbpf_compat.abi import internal_helper, internal_map_flags, internal_map_type
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.abi.ctx_rewrite import rewrite_context_accesses
 from libbpf_compat.btf import POISON_HELPER, Btf, BtfExt, CoreRelo, patch_insn, resolve_core_relo
@@ -268,9 +268,10 @@ def _inner_template(obj: BpfObject, map_: ObjectMap,
     if d.inner is not None:
         inner = d.inner
         inner_type = inner.type if inner.internal else internal_map_type(obj.abi, inner.type)
+        inner_flags = internal_map_flags(obj.abi, inner_type, inner.map_flags)
         try:
             return create_map(inner_type, f"{map_.name[:9]}.inner", inner.key_size,
-                              inner.value_size, inner.max_entries, inner.map_flags,
+                              inner.value_size, inner.max_entries, inner_flags,
                               map_extra=inner.map_extra)
         except LibbpfError as exc:
             raise LibbpfError(exc.errno or errno.EINVAL,
@@ -287,10 +288,11 @@ def _create_map(obj: BpfObject, map_: ObjectMap, created: dict[int, NativeMap]) 
     d = map_.definition
     where = f"object {obj.name!r}: map {map_.name!r}"
     map_type = d.type if d.internal else internal_map_type(obj.abi, d.type)
+    map_flags = d.map_flags if d.internal else internal_map_flags(obj.abi, map_type, d.map_flags)
     inner = _inner_template(obj, map_, created) if map_type in _MAP_OF_MAPS else None
     try:
         native = create_map(map_type, map_.name, d.key_size, d.value_size, d.max_entries,
-                            d.map_flags, map_extra=d.map_extra, inner_map=inner)
+                            map_flags, map_extra=d.map_extra, inner_map=inner)
     except LibbpfError as exc:
         raise LibbpfError(exc.errno or errno.EINVAL,
                           f"{where}: cannot create: {exc.strerror}") from exc

@@ -14,11 +14,11 @@
 typedef xdp_md_t xdp_ctx;
 #define CTX_DATA(ctx) ((void *)(ctx)->data)
 #define CTX_END(ctx) ((void *)(ctx)->data_end)
-#ifndef BPF_F_NO_PREALLOC
-#define BPF_F_NO_PREALLOC 1
-#endif
+/* eBPF for Windows has no preallocation flag: its LPM tries grow on demand. */
+#define LPM_FLAGS 0
 #else
 #include <linux/bpf.h>
+#define LPM_FLAGS BPF_F_NO_PREALLOC /* Linux requires it for LPM tries */
 typedef struct xdp_md xdp_ctx;
 #define CTX_DATA(ctx) ((void *)(long)(ctx)->data)
 #define CTX_END(ctx) ((void *)(long)(ctx)->data_end)
@@ -58,7 +58,7 @@ struct {
     __type(key, struct lpm_key);
     __type(value, __u32); /* the rule's number, for the front end */
     __uint(max_entries, 4096);
-    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(map_flags, LPM_FLAGS);
 } blocklist SEC(".maps");
 
 struct {
