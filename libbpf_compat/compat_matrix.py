@@ -260,8 +260,9 @@ def render() -> str:
         "declare or implements; IDs are each platform's own. \"implemented (C)\" means a C "
         "implementation runs in the VM (`libbpf_compat.helpers.native.register_c_helpers`); "
         "wiring helpers to loaded objects and hooks, with ABI renumbering, comes with the "
-        "runtime issue. Hosts add their own with `Vm.register_helper` / "
-        "`register_native_helper`.",
+        "runtime issue. Hosts add their own with `libbpf_compat.register_helper` (loaded "
+        "programs, with a prototype and allowed program types) or `Vm.register_helper` / "
+        "`register_native_helper` (one VM).",
         "",
         "| helper | Linux ID | Windows ID | status |",
         "|---|---|---|---|",

@@ -20,18 +20,19 @@ same order, minus the verifier (which plugs in at :func:`_build_vm`):
    reference the map's native address, global data the address of the value
    plus the offset, a ``.kconfig`` value its address in the ``.kconfig``
    map, an unresolved weak ``.ksyms`` variable 0, a function address the
-   function's slot index in the linked program -- the VM has no callbacks
-   yet, so helpers such as ``bpf_loop`` that would take it are not
-   implemented); helper calls of Windows-ABI programs are renumbered to the
-   internal IDs (any unknown helper is refused with EINVAL naming the
-   program, instruction and helper); a call to an unresolved weak kfunc
+   function's slot index in the linked program, which callback helpers
+   such as ``bpf_loop`` take); helper calls of Windows-ABI programs are
+   renumbered to the internal IDs (an unknown helper, or one the program's
+   type may not call -- helpers.prototypes.helper_allowed -- is refused
+   with EINVAL naming the program, instruction and helper); a call to an unresolved weak kfunc
    becomes libbpf's poison call, like a CO-RE relocation that cannot be
    satisfied, and fails the run only when reached;
 4. each program's code is handed to a :class:`ProgramVm` (a
    :class:`~libbpf_compat.vm.Vm` that keeps the maps its code points into
-   alive) with the C helpers registered and a helper for libbpf's poison
-   call that fails the run (no bounds checks: without the verifier the
-   program is trusted, as with ``Vm(code)``).
+   alive) with the C helpers and the host's (helpers.host) registered and a
+   helper for libbpf's poison call that fails the run; the helper calls are
+   resolved then, so a call to a helper nobody implements fails the load
+   with EINVAL.
 
 Any error undoes everything: the fds are closed, the maps freed, and the
 object stays unloaded.
@@ -65,12 +66,23 @@ from libbpf_compat._native import ffi
 from libbpf_compat.abi import internal_helper, internal_map_flags, internal_map_type
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.abi.ctx_rewrite import rewrite_context_accesses
-from libbpf_compat.btf import POISON_HELPER, Btf, BtfExt, CoreRelo, patch_insn, resolve_core_relo
+from libbpf_compat.btf import (
+    POISON_HELPER,
+    Btf,
+    BtfExt,
+    BtfKind,
+    CoreRelo,
+    patch_insn,
+    resolve_core_relo,
+)
 from libbpf_compat.elf.functions import Function
 from libbpf_compat.elf.log import pr_debug, pr_warn
 from libbpf_compat.elf.relocations import RelocKind
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.helpers.host import register_host_helpers
+from libbpf_compat.helpers.ids import helper_by_internal
 from libbpf_compat.helpers.native import register_c_helpers
+from libbpf_compat.helpers.prototypes import helper_allowed
 from libbpf_compat.hooks.contexts import (
     BIND_NATIVE,
     BIND_WINDOWS,
@@ -290,9 +302,11 @@ def _create_map(obj: BpfObject, map_: ObjectMap, created: dict[int, NativeMap]) 
     map_type = d.type if d.internal else internal_map_type(obj.abi, d.type)
     map_flags = d.map_flags if d.internal else internal_map_flags(obj.abi, map_type, d.map_flags)
     inner = _inner_template(obj, map_, created) if map_type in _MAP_OF_MAPS else None
+    lock_off = _spin_lock_offset(obj.btf, d.btf_value_type_id, where)
     try:
         native = create_map(map_type, map_.name, d.key_size, d.value_size, d.max_entries,
-                            map_flags, map_extra=d.map_extra, inner_map=inner)
+                            map_flags, spin_lock_off=lock_off, map_extra=d.map_extra,
+                            inner_map=inner)
     except LibbpfError as exc:
         raise LibbpfError(exc.errno or errno.EINVAL,
                           f"{where}: cannot create: {exc.strerror}") from exc
@@ -305,6 +319,24 @@ def _create_map(obj: BpfObject, map_: ObjectMap, created: dict[int, NativeMap]) 
             raise LibbpfError(exc.errno or errno.EINVAL,
                               f"{where}: initial value: {exc.strerror}") from exc
     return native
+
+
+def _spin_lock_offset(btf: Btf | None, value_type_id: int, where: str) -> int:
+    """The offset of the ``struct bpf_spin_lock`` member of a map's BTF
+    value type, -1 when it has none (as Linux, only a top-level member
+    counts, and two of them are EINVAL)."""
+    if btf is None or not value_type_id:
+        return -1
+    value = btf.resolved(value_type_id)
+    if value.kind not in (BtfKind.STRUCT, BtfKind.UNION):
+        return -1
+    found = [m.bit_offset // 8 for m in btf.members(value.id)
+             if btf.resolved(m.type).kind == BtfKind.STRUCT
+             and btf.resolved(m.type).name == "bpf_spin_lock"]
+    if len(found) > 1:
+        raise LibbpfError(errno.EINVAL, f"{where}: the value holds {len(found)} "
+                                        "struct bpf_spin_lock, at most one is allowed")
+    return found[0] if found else -1
 
 
 def _reuse_pinned(obj: BpfObject, map_: ObjectMap) -> NativeMap | None:
@@ -429,8 +461,21 @@ def _renumber_helpers(prog: Program, code: bytearray) -> None:
                 raise LibbpfError(errno.EINVAL,
                                   f"program {prog.name!r}: instruction {slot}: call to "
                                   f"unknown {prog.abi} helper {imm} ({exc.strerror})") from exc
+            if not helper_allowed(internal, prog.prog_type):
+                helper = helper_by_internal(internal)
+                name = f"bpf_{helper.name}" if helper is not None else f"helper {internal}"
+                raise LibbpfError(errno.EINVAL,
+                                  f"program {prog.name!r}: instruction {slot}: {name} ({imm}) "
+                                  f"is not allowed in programs of type {_type_name(prog)}")
             _SLOT.pack_into(code, slot * SLOT_SIZE, opcode, regs, _off, internal)
         slot += 2 if opcode == op.OPCODE_LDDW else 1
+
+
+def _type_name(prog: Program) -> str:
+    try:
+        return BpfProgType(prog.prog_type).name
+    except ValueError:
+        return str(prog.prog_type)
 
 
 def _prepare_code(obj: BpfObject, prog: Program, maps: list[NativeMap], ext: BtfExt | None,
@@ -482,8 +527,24 @@ def _build_vm(prog: Program, code: bytes, maps: tuple[NativeMap, ...]) -> Progra
         raise LibbpfError(exc.errno or errno.EINVAL,
                           f"program {prog.name!r}: {exc.strerror}") from exc
     register_c_helpers(vm)
+    register_host_helpers(vm)
     vm.register_helper(POISON_HELPER, _reached_poison)
+    try:  # resolve the helper calls now: a call to a helper nobody implements fails the load
+        vm.link()
+    except LibbpfError as exc:
+        raise LibbpfError(exc.errno or errno.EINVAL,
+                          f"program {prog.name!r}: {exc.strerror}{_named_call(code, exc)}") from exc
     return vm
+
+
+def _named_call(code: bytes, exc: LibbpfError) -> str:
+    """" (bpf_NAME)" for an error at a helper call the registry names."""
+    pc = getattr(exc, "pc", None)
+    if pc is None or not 0 <= pc * SLOT_SIZE < len(code):
+        return ""
+    opcode, _regs, _off, imm = _SLOT.unpack_from(code, pc * SLOT_SIZE)
+    helper = helper_by_internal(imm) if opcode == op.OPCODE_CALL else None
+    return f" (bpf_{helper.name}, not implemented)" if helper is not None else ""
 
 
 __all__ = ["LoadState", "ProgramVm", "ReachedPoison", "load_object"]

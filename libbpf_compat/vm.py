@@ -213,6 +213,11 @@ class Vm:
                 self._linked = load_program(self.code, list(self._helpers.values()))
             return self._linked
 
+    def link(self) -> None:
+        """Resolve the program's helper calls against the registered helpers
+        now (a run does it first otherwise); VmError for an unknown helper."""
+        self._program()
+
     def run(self, mem: Buffer | None = None) -> int:
         """Run with r1 = address of ``mem`` and r2 = its length; return r0."""
         return self.run_repeat(mem, 1).retval

@@ -39,6 +39,38 @@ typedef struct lbc_runtime {
     uint32_t nprobe_regions;
 } lbc_runtime;
 
+/* The native XDP context a hook builds: its first 40 bytes are what
+ * programs see (hooks/contexts.py XDP_NATIVE), the rest is what the XDP
+ * helpers need: the buffer's bounds and the redirect target. */
+typedef struct lbc_xdp_ctx {
+    uint64_t data, data_end, data_meta;
+    uint32_t ingress_ifindex, rx_queue_index, egress_ifindex, reserved;
+    uint64_t hard_start;        /* start of the buffer, the headroom before data */
+    uint64_t frame_end;         /* how far data_end may grow */
+    uint32_t redirect_ifindex;  /* set by bpf_redirect / bpf_redirect_map */
+    uint32_t redirected;        /* 1 when redirect_ifindex is set */
+    uint64_t magic;             /* LBC_XDP_CTX_MAGIC */
+} lbc_xdp_ctx;
+
+#define LBC_XDP_CTX_MAGIC 1480803404u /* "LBCX" */
+#define LBC_XDP_FRAME_OVERHEAD 40     /* sizeof(struct xdp_frame) Linux keeps at the buffer's start */
+#define LBC_XDP_META_MAX 255          /* the largest metadata Linux allows (a u8 length) */
+
+/* What the socket hooks (sock_addr, sock_ops) place after their native
+ * context, at LBC_SOCK_TRAILER_OFFSET from its start: the socket's cookie
+ * and, for requests that take one (Windows connect redirection), room for
+ * the redirect context a program sets. */
+#define LBC_SOCK_TRAILER_OFFSET 128
+#define LBC_SOCK_CTX_MAGIC 1396916812u /* "LBCS" */
+#define LBC_REDIRECT_CONTEXT_MAX 256
+typedef struct lbc_sock_trailer {
+    uint64_t cookie;
+    uint64_t magic;                 /* LBC_SOCK_CTX_MAGIC */
+    uint32_t redirect_room;         /* 0: this request takes no redirect context */
+    uint32_t redirect_size;         /* bytes stored, 0 for none */
+    uint8_t redirect_context[LBC_REDIRECT_CONTEXT_MAX];
+} lbc_sock_trailer;
+
 /* Format like the kernel's bpf_trace_printk/bpf_snprintf: %d %i %u %x %X
  * %c %s %p %% with l/ll, at most `nargs` values; %s and %p read through the
  * runtime's probe regions. Returns the length of the full result (without
@@ -97,5 +129,18 @@ uint64_t lbc_helper_map_update_elem(lbc_exec *ex, void *data, uint64_t r1, uint6
 uint64_t lbc_helper_map_delete_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_tail_call(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_perf_event_output(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_loop(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_spin_lock(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_spin_unlock(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_xdp_adjust_head(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_xdp_adjust_tail(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_xdp_adjust_meta(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_redirect(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_redirect_map(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_get_socket_cookie(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_sock_addr_set_redirect_context(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_map_push_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_map_pop_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_map_peek_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 
 #endif

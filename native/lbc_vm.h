@@ -20,6 +20,11 @@
 
 typedef struct lbc_exec lbc_exec;
 
+/* A helper's callback stepper (see lbc_exec_callback): fills r1..r5 for
+ * callback number `index` (0, 1, ...) and returns 1, or returns 0 when there
+ * is nothing more to call. `state` is the helper's, kept for the calls. */
+typedef int (*lbc_callback_step)(uint64_t *state, uint64_t index, uint64_t *args);
+
 /* A helper: receives the run's state, its own data word and r1..r5;
  * returns the new r0. It may call lbc_exec_stop or lbc_exec_fail. */
 typedef uint64_t (*lbc_helper_fn)(lbc_exec *ex, void *data, uint64_t r1,
@@ -76,6 +81,10 @@ struct lbc_exec {
     uint64_t stop_value;
     const struct lbc_prog *tail_prog;  /* set by lbc_exec_tail_call */
     uint32_t tail_calls;               /* tail calls made in this run */
+    uint64_t cb_func;                  /* set by lbc_exec_callback */
+    lbc_callback_step cb_step;
+    uint64_t cb_state[4];
+    uint64_t held_lock;                /* the bpf_spin_lock word the run holds, 0 for none */
     /* internal: the run's memory and stack, for checked access */
     uint64_t mem_start, mem_size;
     uint64_t stack_start, stack_size;
@@ -112,6 +121,13 @@ void lbc_exec_stop(lbc_exec *ex, uint64_t value);
  * same r1) instead of the current program. Returns 0, or -E2BIG after
  * LBC_MAX_TAIL_CALLS tail calls in one run (the program then goes on). */
 int lbc_exec_tail_call(lbc_exec *ex, const struct lbc_prog *target);
+/* For helpers: when the helper returns, call the program's function at
+ * slot `func` (a function address as the loader resolves it: the slot
+ * index in the program) in a new frame, once for each step `step` allows,
+ * until the function returns non-zero; r0 after the helper is then the
+ * number of calls made (bpf_loop, bpf_for_each_map_elem). Returns 0. */
+int lbc_exec_callback(lbc_exec *ex, uint64_t func, lbc_callback_step step,
+                      const uint64_t *state);
 /* For helpers: end the run with an error (negative errno) and message. */
 void lbc_exec_fail(lbc_exec *ex, int code, const char *msg);
 

@@ -31,6 +31,12 @@ from typing import Any
 
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.sock_trailer import (
+    REDIRECT_CONTEXT_MAX,
+    checked_cookie,
+    redirect_context,
+    with_trailer,
+)
 from libbpf_compat.hooks.xdp import XdpProgram
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
 from libbpf_compat.vm import Vm
@@ -118,6 +124,10 @@ class SockAddrResult:
     port: int
     rewritten: bool
     retvals: tuple[int, ...] = ()
+    #: the socket's cookie (bpf_get_socket_cookie)
+    socket_cookie: int = 0
+    #: what a Windows connect program set with bpf_sock_addr_set_redirect_context
+    redirect_context: bytes | None = None
 
     @property
     def allowed(self) -> bool:
@@ -248,9 +258,11 @@ class SockAddrHook:
     def request(self, attach_type: int | str, address: Address, port: int, *,
                 protocol: int = IPPROTO_TCP, process_id: int = 0, cgroup: int | None = None,
                 source: Address | None = None, source_port: int = 0,
-                compartment_id: int = 1, interface_luid: int = 0) -> SockAddrResult:
+                compartment_id: int = 1, interface_luid: int = 0,
+                socket_cookie: int | None = None) -> SockAddrResult:
         """Run the attach point's programs on a request for ``address:port``
-        (the destination, or the local address for bind and listen)."""
+        (the destination, or the local address for bind and listen) of the
+        socket ``socket_cookie`` (a new socket when None)."""
         kind = self.attach_type_of(attach_type)
         point = ATTACH_POINTS[kind]
         addr = _address(address, point.version, "address")
@@ -264,6 +276,10 @@ class SockAddrHook:
             raise LibbpfError(errno.EINVAL, f"sock_addr: {point.name} is for UDP requests")
         if type(process_id) is not int or process_id < 0:
             raise LibbpfError(errno.EINVAL, f"sock_addr: invalid process id {process_id!r}")
+        cookie = checked_cookie(socket_cookie, "sock_addr")
+        # Windows redirects connections (and keeps a redirect context) at connect
+        room = REDIRECT_CONTEXT_MAX if point.name in ("connect4", "connect6") else 0
+        redirect: bytes | None = None
         sock_type = SOCK_STREAM if protocol == IPPROTO_TCP else SOCK_DGRAM
         user = addr.packed.ljust(16, b"\0")
         user_port = _port_field(port)
@@ -272,13 +288,14 @@ class SockAddrHook:
         verdict = SockAddrVerdict.ALLOW
         for att in self._chain(kind, cgroup):
             family = AF_NUMBERS.get(att.prog.abi, AF_NUMBERS["linux"])[point.version]
-            ctx = bytearray(NATIVE_SOCK_ADDR_CTX.pack(
+            ctx = with_trailer(NATIVE_SOCK_ADDR_CTX.pack(
                 family, family, user, user_port, sock_type, protocol, src_bytes,
                 _port_field(source_port), compartment_id & 0xFFFFFFFF,
-                interface_luid & 0xFFFFFFFFFFFFFFFF))
+                interface_luid & 0xFFFFFFFFFFFFFFFF), cookie, room)
             retval = att.vm.run_repeat(ctx, 1).retval & 0xFFFFFFFF
+            redirect = redirect_context(ctx) or redirect
             retvals.append(retval)
-            fields = NATIVE_SOCK_ADDR_CTX.unpack(ctx)
+            fields = NATIVE_SOCK_ADDR_CTX.unpack_from(ctx)
             user, user_port = fields[2], fields[3]
             verdict = normalise_verdict(att.prog.abi, retval)
             if verdict == SockAddrVerdict.REJECT:
@@ -289,7 +306,8 @@ class SockAddrHook:
         new_addr = ipaddress.ip_address(bytes(user[:size]))
         new_port = int.from_bytes((user_port & 0xFFFF).to_bytes(2, "little"), "big")
         return SockAddrResult(verdict, new_addr, new_port,
-                              (new_addr, new_port) != (addr, port), tuple(retvals))
+                              (new_addr, new_port) != (addr, port), tuple(retvals), cookie,
+                              redirect)
 
     def _v(self, base: str, address: Address) -> str:
         try:

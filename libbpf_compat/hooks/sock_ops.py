@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.sock_trailer import checked_cookie, with_trailer
 from libbpf_compat.hooks.xdp import XdpProgram
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
 from libbpf_compat.vm import Vm
@@ -185,9 +186,11 @@ class SockOpsHook:
 
     def event(self, event: SockOpsEvent, local: Address, local_port: int, remote: Address,
               remote_port: int, *, protocol: int = IPPROTO_TCP, cgroup: int | None = None,
-              compartment_id: int = 1, interface_luid: int = 0) -> SockOpsResult:
+              compartment_id: int = 1, interface_luid: int = 0,
+              socket_cookie: int | None = None) -> SockOpsResult:
         """Run the programs on ``event`` for the connection
-        ``local:local_port`` - ``remote:remote_port``."""
+        ``local:local_port`` - ``remote:remote_port`` of the socket
+        ``socket_cookie`` (bpf_get_socket_cookie; a new socket when None)."""
         if not isinstance(event, SockOpsEvent):
             raise LibbpfError(errno.EINVAL, f"sock_ops: invalid event {event!r}")
         laddr = _address(local, "local address")
@@ -200,6 +203,7 @@ class SockOpsHook:
         if protocol not in (IPPROTO_TCP, IPPROTO_UDP):
             raise LibbpfError(errno.EPROTONOSUPPORT, f"sock_ops: protocol {protocol!r} "
                                                      "(TCP 6 or UDP 17)")
+        cookie = checked_cookie(socket_cookie, "sock_ops")
         deleted = event == SockOpsEvent.CONNECTION_DELETED
         lbytes = laddr.packed.ljust(16, b"\0")
         rbytes = raddr.packed.ljust(16, b"\0")
@@ -216,32 +220,34 @@ class SockOpsHook:
                 lport, rport = local_port, _nbo16(remote_port) << 16
                 args = (BPF_TCP_ESTABLISHED, BPF_TCP_CLOSE, 0, 0) if deleted else (0, 0, 0, 0)
                 state = BPF_TCP_CLOSE if deleted else BPF_TCP_ESTABLISHED
-            ctx = bytearray(NATIVE_SOCK_OPS_CTX.pack(
+            ctx = with_trailer(NATIVE_SOCK_OPS_CTX.pack(
                 op_code(abi, event), family, lbytes, lport, rbytes, rport, protocol,
                 compartment_id & 0xFFFFFFFF, interface_luid & 0xFFFFFFFFFFFFFFFF, *args, 1,
-                state))
+                state), cookie)
             retvals.append(att.vm.run_repeat(ctx, 1).retval & 0xFFFFFFFF)
-            replies.append(NATIVE_SOCK_OPS_CTX.unpack(ctx)[9] if abi == "linux" else 0)
+            replies.append(NATIVE_SOCK_OPS_CTX.unpack_from(ctx)[9] if abi == "linux" else 0)
         return SockOpsResult(event, tuple(retvals), tuple(replies))
 
     def established(self, local: Address, local_port: int, remote: Address, remote_port: int,
                     *, passive: bool = False, protocol: int = IPPROTO_TCP,
                     cgroup: int | None = None, compartment_id: int = 1,
-                    interface_luid: int = 0) -> SockOpsResult:
+                    interface_luid: int = 0, socket_cookie: int | None = None) -> SockOpsResult:
         """A connection established: actively (a connect) or, with
         ``passive``, by an accept."""
         event = SockOpsEvent.PASSIVE_ESTABLISHED if passive else SockOpsEvent.ACTIVE_ESTABLISHED
         return self.event(event, local, local_port, remote, remote_port, protocol=protocol,
                           cgroup=cgroup, compartment_id=compartment_id,
-                          interface_luid=interface_luid)
+                          interface_luid=interface_luid, socket_cookie=socket_cookie)
 
     def deleted(self, local: Address, local_port: int, remote: Address, remote_port: int, *,
                 protocol: int = IPPROTO_TCP, cgroup: int | None = None,
-                compartment_id: int = 1, interface_luid: int = 0) -> SockOpsResult:
+                compartment_id: int = 1, interface_luid: int = 0,
+                socket_cookie: int | None = None) -> SockOpsResult:
         """A connection deleted (closed)."""
         return self.event(SockOpsEvent.CONNECTION_DELETED, local, local_port, remote,
                           remote_port, protocol=protocol, cgroup=cgroup,
-                          compartment_id=compartment_id, interface_luid=interface_luid)
+                          compartment_id=compartment_id, interface_luid=interface_luid,
+                          socket_cookie=socket_cookie)
 
 
 _default_hook: SockOpsHook | None = None

@@ -44,16 +44,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from libbpf_compat._native import ffi
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.xdp_frame import (
+    ETH_HLEN,
+    XDP_MAX_PACKET,
+    XDP_PACKET_HEADROOM,
+    run_xdp_frame,
+)
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
 from libbpf_compat.vm import RunResult, Vm
 
-XDP_PACKET_HEADROOM = 256
-ETH_HLEN = 14
-#: The largest packet one XDP buffer holds without fragments: a 4 KiB page
-#: less the headroom and the tailroom Linux keeps for skb_shared_info.
-XDP_MAX_PACKET = 4096 - XDP_PACKET_HEADROOM - 320
 #: The native context (XDP_NATIVE): data, data_end, data_meta, ingress_ifindex,
 #: rx_queue_index, egress_ifindex.
 NATIVE_XDP_CTX = struct.Struct("<QQQIII4x")
@@ -120,33 +120,19 @@ class XdpResult:
     verdict: XdpVerdict
     packet: bytes
     retval: int | None = None
+    #: the interface a REDIRECT verdict sends the packet to
+    redirect_ifindex: int | None = None
 
 
 def run_xdp(vm: Vm, data: bytes | bytearray | memoryview, ingress_ifindex: int = 0,
             rx_queue_index: int = 0, repeat: int = 1) -> tuple[RunResult, bytes]:
     """Run ``vm`` ``repeat`` times on a native XDP context over ``data``
-    (at least ETH_HLEN bytes, after XDP_PACKET_HEADROOM bytes of headroom,
-    handed to the run as a writable region). Returns the run's result and
-    the packet between the context's data and data_end after the run."""
-    size = len(data)
-    if size < ETH_HLEN:
-        raise LibbpfError(errno.EINVAL, f"an XDP packet needs at least {ETH_HLEN} bytes, "
-                                        f"this one has {size}")
-    packet = bytearray(XDP_PACKET_HEADROOM) + bytearray(data)
-    view = memoryview(packet)
-    with ffi.from_buffer("uint8_t[]", packet) as cbuf:
-        start = int(ffi.cast("uintptr_t", cbuf))
-        base = start + XDP_PACKET_HEADROOM
-        ctx = bytearray(NATIVE_XDP_CTX.pack(base, base + size, base, ingress_ifindex,
-                                            rx_queue_index, 0))
-        try:
-            result = vm.run_repeat(ctx, repeat, regions=[(view, True)])
-        finally:
-            view.release()
-    data_ptr, end_ptr = NATIVE_XDP_CTX.unpack(ctx)[:2]
-    lo = min(max(data_ptr - start, 0), len(packet))
-    hi = min(max(end_ptr - start, lo), len(packet))
-    return result, bytes(packet[lo:hi])
+    (at least ETH_HLEN bytes, in a frame with Linux's head- and tailroom:
+    :func:`~libbpf_compat.hooks.xdp_frame.run_xdp_frame`). Returns the run's
+    result and the packet between the context's data and data_end after the
+    run."""
+    out = run_xdp_frame(vm, data, ingress_ifindex, rx_queue_index, repeat)
+    return out.run, out.packet
 
 
 @dataclass(frozen=True)
@@ -173,6 +159,10 @@ class XdpHook:
         if type(ifindex) is not int or not 0 < ifindex <= _MAX_IFINDEX or (
                 self._interfaces is not None and ifindex not in self._interfaces):
             raise LibbpfError(errno.ENODEV, f"xdp: no interface with ifindex {ifindex!r}")
+
+    def _has_interface(self, ifindex: int) -> bool:
+        return 0 < ifindex <= _MAX_IFINDEX and (
+            self._interfaces is None or ifindex in self._interfaces)
 
     @staticmethod
     def _mode(flags: int) -> int:
@@ -293,9 +283,13 @@ class XdpHook:
         current = self._slots.get(ifindex)
         if current is None:
             return XdpResult(XdpVerdict.PASS, bytes(packet))
-        result, out = run_xdp(current.vm, packet, ifindex, rx_queue)
-        retval = result.retval & 0xFFFFFFFF
-        return XdpResult(normalise_verdict(current.prog.abi, retval), out, retval)
+        out = run_xdp_frame(current.vm, packet, ifindex, rx_queue)
+        retval = out.run.retval & 0xFFFFFFFF
+        verdict = normalise_verdict(current.prog.abi, retval)
+        target = out.redirect_ifindex if verdict is XdpVerdict.REDIRECT else None
+        if verdict is XdpVerdict.REDIRECT and (target is None or not self._has_interface(target)):
+            verdict, target = XdpVerdict.ABORTED, None  # Linux drops a failed redirect
+        return XdpResult(verdict, out.packet, retval, target)
 
 
 _default_hook: XdpHook | None = None
