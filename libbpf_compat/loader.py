@@ -83,6 +83,7 @@ from libbpf_compat.helpers.host import register_host_helpers
 from libbpf_compat.helpers.ids import helper_by_internal
 from libbpf_compat.helpers.native import register_c_helpers
 from libbpf_compat.helpers.prototypes import helper_allowed
+from libbpf_compat.hooks import registry
 from libbpf_compat.hooks.contexts import (
     BIND_NATIVE,
     BIND_WINDOWS,
@@ -100,6 +101,8 @@ from libbpf_compat.hooks.contexts import (
     CtxLayout,
     context_types_btf,
 )
+from libbpf_compat.hooks.skb import SKB_LAYOUTS, SKB_NATIVE
+from libbpf_compat.hooks.tracing import TRACING_LAYOUTS
 from libbpf_compat.isa import SLOT_SIZE
 from libbpf_compat.isa import opcodes as op
 from libbpf_compat.mapstore import NativeMap, create_map, fd_table
@@ -451,10 +454,14 @@ def _resolve_relocations(prog: Program, code: bytearray, maps: list[NativeMap]) 
 
 def _renumber_helpers(prog: Program, code: bytearray) -> None:
     windows_type = _WINDOWS_PROG_TYPE.get(prog.prog_type) if prog.abi == "windows" else None
+    own = registry.own_helper_ids(prog.prog_type)  # a registered type's own helpers
+    calls: list[tuple[int, int]] = []
     slot = 0
     while slot * SLOT_SIZE < len(code):
         opcode, regs, _off, imm = _SLOT.unpack_from(code, slot * SLOT_SIZE)
-        if opcode == op.OPCODE_CALL and regs >> 4 == 0 and imm != POISON_HELPER:
+        if opcode == op.OPCODE_CALL and regs >> 4 == 0 and imm in own:
+            calls.append((slot, imm))
+        elif opcode == op.OPCODE_CALL and regs >> 4 == 0 and imm != POISON_HELPER:
             try:
                 internal = internal_helper(prog.abi, imm, windows_type)
             except LibbpfError as exc:
@@ -468,7 +475,9 @@ def _renumber_helpers(prog: Program, code: bytearray) -> None:
                                   f"program {prog.name!r}: instruction {slot}: {name} ({imm}) "
                                   f"is not allowed in programs of type {_type_name(prog)}")
             _SLOT.pack_into(code, slot * SLOT_SIZE, opcode, regs, _off, internal)
+            calls.append((slot, internal))
         slot += 2 if opcode == op.OPCODE_LDDW else 1
+    registry.check_helpers(prog.prog_type, prog.name, calls)
 
 
 def _type_name(prog: Program) -> str:
@@ -485,11 +494,19 @@ def _prepare_code(obj: BpfObject, prog: Program, maps: list[NativeMap], ext: Btf
         _apply_core(obj, prog, code, ext, target)
     _resolve_relocations(prog, code, maps)
     _renumber_helpers(prog, code)
+    return rewrite_context(prog, bytes(code))
+
+
+def rewrite_context(prog: Program, code: bytes) -> bytes:
+    """``code`` with its context accesses moved to its hook's native context."""
     layout = _CONTEXT_LAYOUTS.get((prog.prog_type, prog.abi))
     if layout is not None:
         native = _NATIVE_CONTEXTS[prog.prog_type]
-        return rewrite_context_accesses(bytes(code), layout, native, prog.name)
-    return bytes(code)
+        return rewrite_context_accesses(code, layout, native, prog.name)
+    registered = registry.context_layouts(prog.prog_type)
+    if registered is not None:
+        return rewrite_context_accesses(code, registered[0], registered[1], prog.name)
+    return code
 
 
 #: (program type, ABI) -> the context layout the program was compiled for,
@@ -503,6 +520,9 @@ _CONTEXT_LAYOUTS: dict[tuple[int, str], CtxLayout] = {
     (BpfProgType.BPF_PROG_TYPE_SOCK_OPS, "linux"): SOCK_OPS_LINUX,
     (BpfProgType.BPF_PROG_TYPE_SOCK_OPS, "windows"): SOCK_OPS_WINDOWS,
     (windows_abi.INTERNAL_PROG_PROCESS, "windows"): PROCESS_WINDOWS,
+    **{(t, abi): layout for t, layout in SKB_LAYOUTS.items() for abi in ("linux", "windows")},
+    **{(t, abi): layouts[0] for t, layouts in TRACING_LAYOUTS.items()
+       for abi in ("linux", "windows")},
 }
 _NATIVE_CONTEXTS: dict[int, CtxLayout] = {
     BpfProgType.BPF_PROG_TYPE_XDP: XDP_NATIVE,
@@ -510,6 +530,8 @@ _NATIVE_CONTEXTS: dict[int, CtxLayout] = {
     BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR: SOCK_ADDR_NATIVE,
     BpfProgType.BPF_PROG_TYPE_SOCK_OPS: SOCK_OPS_NATIVE,
     windows_abi.INTERNAL_PROG_PROCESS: PROCESS_NATIVE,
+    **dict.fromkeys(SKB_LAYOUTS, SKB_NATIVE),
+    **{t: layouts[1] for t, layouts in TRACING_LAYOUTS.items()},
 }
 
 
@@ -528,6 +550,7 @@ def _build_vm(prog: Program, code: bytes, maps: tuple[NativeMap, ...]) -> Progra
                           f"program {prog.name!r}: {exc.strerror}") from exc
     register_c_helpers(vm)
     register_host_helpers(vm)
+    registry.register_own_helpers(prog.prog_type, vm)
     vm.register_helper(POISON_HELPER, _reached_poison)
     try:  # resolve the helper calls now: a call to a helper nobody implements fails the load
         vm.link()
@@ -547,4 +570,10 @@ def _named_call(code: bytes, exc: LibbpfError) -> str:
     return f" (bpf_{helper.name}, not implemented)" if helper is not None else ""
 
 
-__all__ = ["LoadState", "ProgramVm", "ReachedPoison", "load_object"]
+#: The one place a loaded program's VM is built (objects and bpf_prog_load).
+build_program_vm = _build_vm
+#: Helper calls renumbered from the program's ABI (objects and bpf_prog_load).
+renumber_helpers = _renumber_helpers
+
+__all__ = ["LoadState", "ProgramVm", "ReachedPoison", "build_program_vm", "load_object",
+           "renumber_helpers", "rewrite_context"]

@@ -27,6 +27,10 @@ family are taken as given, in the program's own numbering. PROCESS programs
 pointers must be 0. ``ctx_out`` is the context after the run in the same
 layout (the bind and process pointers as 0 and the region's size, as Linux
 reports XDP's).
+
+The skb program types (SOCKET_FILTER, SCHED_CLS, CGROUP_SKB), the tracing
+types and registered program types (SAMPLE among them) run in
+:mod:`libbpf_compat.test_run_hooks`.
 """
 
 from __future__ import annotations
@@ -123,6 +127,11 @@ def bpf_prog_test_run_opts(prog_fd: int, opts: bpf_test_run_opts) -> int:
     elif prog.prog_type == windows_abi.INTERNAL_PROG_PROCESS:
         _run_region(prog, opts, repeat, PROCESS_WINDOWS, PROCESS_NATIVE)
     else:
+        from libbpf_compat import test_run_hooks  # skb, tracing and registered types
+
+        if test_run_hooks.handles(prog.prog_type):
+            test_run_hooks.test_run(prog, opts, repeat)
+            return 0
         raise LibbpfError(errno.ENOTSUP, f"test_run of program {prog.name!r} (type "
                                          f"{prog.prog_type}) needs its hook, which is not "
                                          "available yet")

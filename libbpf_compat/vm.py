@@ -223,11 +223,14 @@ class Vm:
         return self.run_repeat(mem, 1).retval
 
     def run_repeat(self, mem: Buffer | None, repeat: int, *,
-                   regions: Sequence[tuple[bytearray | memoryview, bool]] = ()) -> RunResult:
+                   regions: Sequence[tuple[bytearray | memoryview, bool]] = (),
+                   packet: int | None = None) -> RunResult:
         """Run ``repeat`` times on the same memory, timed in C; stops at the
         first error. The memory is shared by the runs (stores accumulate).
         ``regions`` are (buffer, writable) pairs checked runs may also touch
-        during this call only (a hook's packet, say)."""
+        during this call only (a hook's packet, say); ``packet`` is the index
+        of the region legacy LD_ABS / LD_IND loads read (an skb's data),
+        None: they read ``mem``."""
         if not 1 <= repeat < (1 << 32):
             raise LibbpfError(errno.EINVAL, f"repeat must be in 1..2**32-1, not {repeat}")
         prog = self._program()
@@ -254,6 +257,9 @@ class Vm:
             slot.writable = int(writable)
         ex.regions = c_regions
         ex.nregions = len(spans)
+        if packet is not None:
+            ex.pkt = views[packet]
+            ex.pkt_len = len(views[packet])
         total = ffi.new("uint64_t *")
         if mem is None:
             rc = lib.lbc_run_repeat(prog, ex, ffi.NULL, 0, repeat, total)

@@ -502,7 +502,7 @@ def test_firewall_agrees_with_the_kernel(tmp_path: Path) -> None:
             assert trie.update(fw.trie_key(net), struct.pack("<I", rule)) == 0
         kernel_retvals = []
         for frame in frames:
-            rc, retval = kernel_bpf.prog_test_run(prog_fd, frame)
+            rc, retval, _, _ = kernel_bpf.prog_test_run(prog_fd, data_in=frame)
             assert rc == 0, (rc, frame.hex())
             kernel_retvals.append(retval)
         stats = kernel_bpf.KernelMap(stats_fd, 4, 16, percpu=True)

@@ -31,6 +31,7 @@ from typing import Any
 
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.chain import Attachment, ProgramChain
 from libbpf_compat.hooks.sock_trailer import (
     REDIRECT_CONTEXT_MAX,
     checked_cookie,
@@ -39,7 +40,6 @@ from libbpf_compat.hooks.sock_trailer import (
 )
 from libbpf_compat.hooks.xdp import XdpProgram
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
-from libbpf_compat.vm import Vm
 
 A = BpfAttachType
 _W = windows_abi.WINDOWS_ONLY_BASE
@@ -134,14 +134,6 @@ class SockAddrResult:
         return self.verdict == SockAddrVerdict.ALLOW
 
 
-@dataclass(frozen=True)
-class _Attachment:
-    prog: XdpProgram
-    vm: Vm
-    cgroup: int | None
-    owner: object | None
-
-
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -177,11 +169,11 @@ class SockAddrHook:
     :meth:`bind`, :meth:`recv_accept` … (or :meth:`request`)."""
 
     def __init__(self) -> None:
-        self._points: dict[int, list[_Attachment]] = {}
+        self._points: dict[int, ProgramChain] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        n = sum(len(v) for v in self._points.values())
+        n = sum(len(c.attached()) for c in self._points.values())
         return f"<SockAddrHook {n} programs attached>"
 
     @staticmethod
@@ -197,6 +189,16 @@ class SockAddrHook:
                                             "sock_addr attach point")
         return int(name_or_type)
 
+    def _point(self, kind: int) -> ProgramChain:
+        """The attach point's chain (made on first use)."""
+        with self._lock:
+            chain = self._points.get(kind)
+            if chain is None:
+                chain = self._points[kind] = ProgramChain()
+                chain.hook_name = f"sock_addr {ATTACH_POINTS[kind].name}"
+                chain.prog_type = BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR
+            return chain
+
     def attach(self, prog: XdpProgram, attach_type: int | str | None = None, *,
                cgroup: int | None = None, owner: object | None = None) -> int:
         """Attach ``prog`` at the end of its attach point's list (the
@@ -205,55 +207,33 @@ class SockAddrHook:
         if prog.prog_type != BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR:
             raise LibbpfError(errno.EINVAL, f"sock_addr: program {prog.name!r} is not a "
                                             f"sock_addr program (type {prog.prog_type})")
-        if prog.vm is None:
-            raise LibbpfError(errno.EINVAL, f"sock_addr: program {prog.name!r} is not loaded")
         expected = prog.expected_attach_type
         kind = self.attach_type_of(expected if attach_type is None else attach_type)
         if expected and expected != kind:
             raise LibbpfError(errno.EINVAL, f"sock_addr: program {prog.name!r} was built for "
                                             f"{_point_name(expected)}, not {_point_name(kind)}")
-        if cgroup is not None and type(cgroup) is not int:
-            raise LibbpfError(errno.EBADF, f"sock_addr: invalid cgroup {cgroup!r}")
-        with self._lock:
-            chain = self._points.setdefault(kind, [])
-            if any(a.prog is prog and a.cgroup == cgroup for a in chain):
-                raise LibbpfError(errno.EEXIST, f"sock_addr: program {prog.name!r} is already "
-                                                f"attached to {ATTACH_POINTS[kind].name}")
-            chain.append(_Attachment(prog, prog.vm, cgroup, owner))
+        self._point(kind).attach(prog, owner=owner, cgroup=cgroup)
         return kind
 
     def detach(self, prog: XdpProgram, attach_type: int | str, *, cgroup: int | None = None,
                owner: object | None = None) -> bool:
         """Detach ``prog`` (attached by ``owner``, for ``cgroup``) from the
         attach point; False when it is not attached there."""
-        kind = self.attach_type_of(attach_type)
-        with self._lock:
-            chain = self._points.get(kind, [])
-            for i, a in enumerate(chain):
-                if a.prog is prog and a.cgroup == cgroup and a.owner is owner:
-                    del chain[i]
-                    return True
-        return False
+        return self._point(self.attach_type_of(attach_type)).detach(prog, owner=owner,
+                                                                   cgroup=cgroup)
 
     def detach_program(self, prog: XdpProgram) -> int:
         """Detach ``prog`` from every attach point; how many attachments went."""
-        gone = 0
         with self._lock:
-            for chain in self._points.values():
-                before = len(chain)
-                chain[:] = [a for a in chain if a.prog is not prog]
-                gone += before - len(chain)
-        return gone
+            chains = list(self._points.values())
+        return sum(chain.detach_program(prog) for chain in chains)
 
     def attached(self, attach_type: int | str, cgroup: int | None = None) -> list[XdpProgram]:
         """The programs a request of ``cgroup`` at the attach point runs, in order."""
-        kind = self.attach_type_of(attach_type)
-        return [a.prog for a in self._chain(kind, cgroup)]
+        return self._point(self.attach_type_of(attach_type)).attached(cgroup)
 
-    def _chain(self, kind: int, cgroup: int | None) -> list[_Attachment]:
-        with self._lock:
-            return [a for a in self._points.get(kind, [])
-                    if cgroup is None or a.cgroup is None or a.cgroup == cgroup]
+    def _chain(self, kind: int, cgroup: int | None) -> list[Attachment]:
+        return self._point(kind).attached_chain(cgroup)
 
     def request(self, attach_type: int | str, address: Address, port: int, *,
                 protocol: int = IPPROTO_TCP, process_id: int = 0, cgroup: int | None = None,
