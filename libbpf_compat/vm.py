@@ -230,6 +230,11 @@ class Vm:
                 self._linked = load_program(self.code, list(self._helpers.values()))
             return self._linked
 
+    def link(self) -> None:
+        """Resolve the program's helper calls against the registered helpers
+        now (a run does it first otherwise); VmError for an unknown helper."""
+        self._program()
+
     #: attributes whose change makes run_settings() build new settings
     _SETTINGS_FIELDS = frozenset({"bounds_check", "budget", "count_instructions", "runtime",
                                   "_linked"})
@@ -264,13 +269,16 @@ class Vm:
         return self.run_repeat(mem, 1).retval
 
     def run_repeat(self, mem: Buffer | None, repeat: int, *,
-                   regions: Sequence[tuple[bytearray | memoryview, bool]] = ()) -> RunResult:
+                   regions: Sequence[tuple[bytearray | memoryview, bool]] = (),
+                   packet: int | None = None) -> RunResult:
         """Run ``repeat`` times on the same memory, timed in C (the thread's
         CPU time: like the kernel's test_run timer, which stops while the
         task is rescheduled, time spent preempted does not count); stops at
         the first error. The memory is shared by the runs (stores accumulate).
         ``regions`` are (buffer, writable) pairs checked runs may also touch
-        during this call only (a hook's packet, say)."""
+        during this call only (a hook's packet, say); ``packet`` is the index
+        of the region legacy LD_ABS / LD_IND loads read (an skb's data),
+        None: they read ``mem``."""
         if not 1 <= repeat < (1 << 32):
             raise LibbpfError(errno.EINVAL, f"repeat must be in 1..2**32-1, not {repeat}")
         prog = self._program()
@@ -297,6 +305,9 @@ class Vm:
             slot.writable = int(writable)
         ex.regions = c_regions
         ex.nregions = len(spans)
+        if packet is not None:
+            ex.pkt = views[packet]
+            ex.pkt_len = len(views[packet])
         total = ffi.new("uint64_t *")
         if mem is None:
             rc = lib.lbc_run_repeat(prog, ex, ffi.NULL, 0, repeat, total)

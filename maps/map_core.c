@@ -15,7 +15,10 @@ static const lbc_map_ops *ops_for(uint32_t map_type)
         return &lbc_hash_ops;
     case LBC_MAP_ARRAY:
     case LBC_MAP_PERCPU_ARRAY:
+    case LBC_MAP_DEVMAP:
         return &lbc_array_ops;
+    case LBC_MAP_DEVMAP_HASH:
+        return &lbc_hash_ops;
     case LBC_MAP_QUEUE:
     case LBC_MAP_STACK:
         return &lbc_queue_stack_ops;
@@ -57,6 +60,9 @@ static int check_common(const lbc_map_attr *attr)
     if ((f & LBC_F_RDONLY_PROG) && (f & LBC_F_WRONLY_PROG))
         return -EINVAL;
     if (attr->map_extra != 0 && attr->map_type != LBC_MAP_BLOOM_FILTER)
+        return -EINVAL;
+    if ((attr->map_type == LBC_MAP_DEVMAP || attr->map_type == LBC_MAP_DEVMAP_HASH) &&
+        lbc_devmap_check(attr))
         return -EINVAL;
     if (attr->spin_lock_off >= 0) {
         uint64_t off = (uint64_t)attr->spin_lock_off;

@@ -33,6 +33,8 @@
 #define LBC_MAP_LPM_TRIE 11u
 #define LBC_MAP_ARRAY_OF_MAPS 12u
 #define LBC_MAP_HASH_OF_MAPS 13u
+#define LBC_MAP_DEVMAP 14u
+#define LBC_MAP_DEVMAP_HASH 25u
 
 #define LBC_ANY 0u
 #define LBC_NOEXIST 1u
@@ -247,6 +249,9 @@ void lbc_map_init_handle(lbc_map *m, unsigned char *base, const lbc_map_ops *ops
 const lbc_map_ops *lbc_map_ops_for(uint32_t map_type);
 int lbc_map_type_is_percpu(uint32_t map_type);
 static inline uint32_t lbc_round8(uint32_t n) { return (n + 7u) & ~7u; }
+/* Device maps (map_devmap.c): BPF_MAP_CREATE's devmap checks. */
+int lbc_devmap_check(const lbc_map_attr *a);
+
 /* Copy a value, leaving a spin lock field in dst untouched. */
 void lbc_copy_value(const lbc_map *m, void *dst, const void *src);
 /* Copy a value under the value's spin lock (BPF_F_LOCK). */

@@ -20,6 +20,11 @@
 
 typedef struct lbc_exec lbc_exec;
 
+/* A helper's callback stepper (see lbc_exec_callback): fills r1..r5 for
+ * callback number `index` (0, 1, ...) and returns 1, or returns 0 when there
+ * is nothing more to call. `state` is the helper's, kept for the calls. */
+typedef int (*lbc_callback_step)(uint64_t *state, uint64_t index, uint64_t *args);
+
 /* A helper: receives the run's state, its own data word and r1..r5;
  * returns the new r0. It may call lbc_exec_stop or lbc_exec_fail. */
 typedef uint64_t (*lbc_helper_fn)(lbc_exec *ex, void *data, uint64_t r1,
@@ -76,6 +81,10 @@ struct lbc_exec {
     uint64_t stop_value;
     const struct lbc_prog *tail_prog;  /* set by lbc_exec_tail_call */
     uint32_t tail_calls;               /* tail calls made in this run */
+    uint64_t cb_func;                  /* set by lbc_exec_callback */
+    lbc_callback_step cb_step;
+    uint64_t cb_state[4];
+    uint64_t held_lock;                /* the bpf_spin_lock word the run holds, 0 for none */
     /* internal: the run's memory and stack, for checked access */
     uint64_t mem_start, mem_size;
     uint64_t stack_start, stack_size;
@@ -118,69 +127,14 @@ void lbc_exec_stop(lbc_exec *ex, uint64_t value);
  * same r1) instead of the current program. Returns 0, or -E2BIG after
  * LBC_MAX_TAIL_CALLS tail calls in one run (the program then goes on). */
 int lbc_exec_tail_call(lbc_exec *ex, const struct lbc_prog *target);
+/* For helpers: when the helper returns, call the program's function at
+ * slot `func` (a function address as the loader resolves it: the slot
+ * index in the program) in a new frame, once for each step `step` allows,
+ * until the function returns non-zero; r0 after the helper is then the
+ * number of calls made (bpf_loop, bpf_for_each_map_elem). Returns 0. */
+int lbc_exec_callback(lbc_exec *ex, uint64_t func, lbc_callback_step step,
+                      const uint64_t *state);
 /* For helpers: end the run with an error (negative errno) and message. */
 void lbc_exec_fail(lbc_exec *ex, int code, const char *msg);
-
-/* XDP packets (vm_xdp.c): a packet through an XDP program on the native XDP
- * context, in one C call. The packet is copied to buf after `headroom`
- * zeroed bytes; the run may touch [buf, buf + headroom + len) (its region,
- * appended as regions[nregions]: the array needs room for one more) and
- * the context; afterwards the packet is what lies between the context's
- * data and data_end, clamped to that span. buf_size is at most 8191. */
-typedef struct lbc_xdp_ctx {     /* the native XDP context (XDP_NATIVE) */
-    uint64_t data, data_end, data_meta;
-    uint32_t ingress_ifindex, rx_queue_index, egress_ifindex, pad;
-} lbc_xdp_ctx;
-
-typedef struct lbc_xdp_io {
-    const lbc_prog *prog;
-    lbc_exec *ex;                /* the runs' state (flags, budget, host, runtime; errors) */
-    uint8_t *buf;
-    uint32_t buf_size;           /* at least headroom + the largest packet */
-    uint32_t headroom;
-    lbc_region *regions;         /* ex->regions for the runs: nregions + 1 slots */
-    uint32_t nregions;
-    uint8_t verdicts[8];         /* batch: return value (low 32 bits) 0..7 -> verdict */
-    uint8_t unknown_verdict;     /* batch: the verdict of any other return value */
-} lbc_xdp_io;
-
-/* One packet, received on interface ifindex, queue rx_queue: a run's
- * negative errno (ex->err), -EINVAL when it does not fit buf; else, packed
- * into one non-negative number, the return value's low 32 bits (bits
- * 0..31; ex->retval has all 64), the packet's length (bits 32..44), its
- * offset in buf (bits 45..57) and bit 58 set when the packet is the one
- * given, unchanged (same place, length and bytes). */
-#define LBC_XDP_LEN_SHIFT 32
-#define LBC_XDP_OFF_SHIFT 45
-#define LBC_XDP_SAME_SHIFT 58
-#define LBC_XDP_FIELD_MASK 8191
-int64_t lbc_xdp_run(const lbc_xdp_io *io, const char *pkt, uint32_t len, uint32_t ifindex,
-                    uint32_t rx_queue);
-
-/* A batch: packets back to back in pkts (lens[i] bytes each); each run's
- * packet is appended to out (out_lens[i]), its normalised verdict stored
- * in verdicts[i] and its return value in retvals[i]. Resumable: `done`,
- * in_pos and out_pos say where it is. Returns 0 when all n are done,
- * -ENOSPC when out has less than headroom + the next packet's length left
- * (before that packet runs: grow out and call again), -EMSGSIZE before
- * any run when a packet's size is outside min_len..max_len (`done` is its
- * index), -EINVAL for a packet that does not fit buf, or a run's negative
- * errno (ex->err; packet `done`). */
-typedef struct lbc_xdp_batch {
-    const char *pkts;
-    const uint32_t *lens;
-    uint32_t n;
-    char *out;
-    uint64_t out_cap;
-    uint32_t *out_lens;
-    uint8_t *verdicts;
-    uint32_t *retvals;
-    uint32_t ifindex, rx_queue;
-    uint32_t min_len, max_len;   /* the packet sizes the hook takes */
-    uint32_t done;
-    uint64_t in_pos, out_pos;
-} lbc_xdp_batch;
-
-int lbc_xdp_run_batch(const lbc_xdp_io *io, lbc_xdp_batch *batch);
 
 #endif

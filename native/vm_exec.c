@@ -143,7 +143,16 @@ static int run_variant(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64
     ex->stop_value = 0;
     ex->tail_prog = NULL;
     ex->tail_calls = 0;
-    return lbc_loops[v](prog, ex, arg1, arg2, NULL);
+    ex->cb_step = NULL;
+    ex->held_lock = 0;
+    int rc = lbc_loops[v](prog, ex, arg1, arg2, NULL);
+    if (LBC_UNLIKELY(ex->held_lock)) { /* never leave a map value locked */
+        lbc_spin_unlock((uint32_t *)(uintptr_t)ex->held_lock);
+        ex->held_lock = 0;
+        if (rc == 0)
+            rc = lbc_loop_error(ex, -EINVAL, -1, 0, "the program ended holding a bpf_spin_lock");
+    }
+    return rc;
 }
 
 /* A run holds a CPU slot (see lbc_maps.h), so per-CPU map values and
@@ -197,6 +206,16 @@ int lbc_exec_tail_call(lbc_exec *ex, const lbc_prog *target)
     if (ex->tail_calls >= LBC_MAX_TAIL_CALLS) return -E2BIG;
     ex->tail_calls++;
     ex->tail_prog = target;
+    ex->stop = 1;
+    return 0;
+}
+
+int lbc_exec_callback(lbc_exec *ex, uint64_t func, lbc_callback_step step,
+                      const uint64_t *state)
+{
+    ex->cb_func = func;
+    ex->cb_step = step;
+    memcpy(ex->cb_state, state, sizeof ex->cb_state);
     ex->stop = 1;
     return 0;
 }

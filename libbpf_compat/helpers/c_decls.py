@@ -27,6 +27,7 @@ C_DECLS: dict[str, tuple[str, str]] = {
     "perf_event_output": ("long", "void *ctx, void *map, __u64 flags, void *data, __u64 size"),
     "csum_diff": ("__s64", "__be32 *from, __u32 from_size, __be32 *to, __u32 to_size, "
                            "__wsum seed"),
+    "redirect": ("long", "__u32 ifindex, __u64 flags"),
     "xdp_adjust_head": ("long", "void *xdp_md, int delta"),
     "get_socket_cookie": ("__u64", "void *ctx"),
     "redirect_map": ("long", "void *map, __u64 key, __u64 flags"),

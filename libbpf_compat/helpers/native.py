@@ -20,7 +20,10 @@ C_HELPER_NAMES: tuple[str, ...] = (
     "strncat_s", "strnlen_s", "csum_diff", "trace_printk", "trace_printk2", "trace_printk3",
     "trace_printk4", "trace_printk5", "snprintf", "ringbuf_output", "ringbuf_reserve",
     "ringbuf_submit", "ringbuf_discard", "ringbuf_query", "map_lookup_elem", "map_update_elem",
-    "map_delete_elem", "tail_call", "perf_event_output",
+    "map_delete_elem", "tail_call", "perf_event_output", "loop", "spin_lock", "spin_unlock",
+    "xdp_adjust_head", "xdp_adjust_tail", "xdp_adjust_meta", "redirect", "redirect_map",
+    "get_socket_cookie", "sock_addr_set_redirect_context", "map_push_elem", "map_pop_elem",
+    "map_peek_elem",
 )
 
 

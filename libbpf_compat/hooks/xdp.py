@@ -10,8 +10,12 @@ value the program's ABI does not define is ABORTED, as Linux treats it) and
 the packet as the program left it. No program attached: PASS, packet
 unchanged. :meth:`XdpHook.receive_batch` does the same for a list of
 packets in one native call (:class:`XdpBatchResult`: the verdicts, return
-values and packets, in order); both run the program from C through
-:mod:`libbpf_compat.hooks.xdp_native`.
+values, redirect targets and packets, in order); both run the program from
+C through :mod:`libbpf_compat.hooks.xdp_native`, on the frame
+:func:`~libbpf_compat.hooks.xdp_frame.run_xdp_frame` builds, so the XDP
+packet helpers (adjust_head / tail / meta, redirect, redirect_map) work.
+A REDIRECT to an interface the hook does not have (or with no target) is
+ABORTED, as Linux drops a failed redirect.
 
 Attach rules follow Linux's ``dev_xdp_attach``:
 
@@ -43,21 +47,22 @@ import enum
 import errno
 import struct
 import threading
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from libbpf_compat._native import ffi
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.xdp_frame import (
+    ETH_HLEN,
+    XDP_MAX_PACKET,
+    XDP_PACKET_HEADROOM,
+    run_xdp_frame,
+)
 from libbpf_compat.hooks.xdp_native import XdpBatchResult, XdpRunner
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
 from libbpf_compat.vm import RunResult, Vm
 
-XDP_PACKET_HEADROOM = 256
-ETH_HLEN = 14
-#: The largest packet one XDP buffer holds without fragments: a 4 KiB page
-#: less the headroom and the tailroom Linux keeps for skb_shared_info.
-XDP_MAX_PACKET = 4096 - XDP_PACKET_HEADROOM - 320
 #: The native context (XDP_NATIVE): data, data_end, data_meta, ingress_ifindex,
 #: rx_queue_index, egress_ifindex.
 NATIVE_XDP_CTX = struct.Struct("<QQQIII4x")
@@ -86,7 +91,8 @@ class XdpVerdict(enum.IntEnum):
     REDIRECT = 4
 
 
-_ABORTED = XdpVerdict.ABORTED  # a module constant: faster than the enum attribute
+_ABORTED = XdpVerdict.ABORTED  # module constants: faster than the enum attributes
+_REDIRECT = XdpVerdict.REDIRECT
 
 #: A program's own return value -> verdict, per ABI (ABI.md: Linux
 #: aborted 0 drop 1 pass 2 tx 3 redirect 4; Windows pass 1 drop 2 tx 3).
@@ -127,33 +133,19 @@ class XdpResult(NamedTuple):
     verdict: XdpVerdict
     packet: bytes
     retval: int | None = None
+    #: the interface a REDIRECT verdict sends the packet to
+    redirect_ifindex: int | None = None
 
 
 def run_xdp(vm: Vm, data: bytes | bytearray | memoryview, ingress_ifindex: int = 0,
             rx_queue_index: int = 0, repeat: int = 1) -> tuple[RunResult, bytes]:
     """Run ``vm`` ``repeat`` times on a native XDP context over ``data``
-    (at least ETH_HLEN bytes, after XDP_PACKET_HEADROOM bytes of headroom,
-    handed to the run as a writable region). Returns the run's result and
-    the packet between the context's data and data_end after the run."""
-    size = len(data)
-    if size < ETH_HLEN:
-        raise LibbpfError(errno.EINVAL, f"an XDP packet needs at least {ETH_HLEN} bytes, "
-                                        f"this one has {size}")
-    packet = bytearray(XDP_PACKET_HEADROOM) + bytearray(data)
-    view = memoryview(packet)
-    with ffi.from_buffer("uint8_t[]", packet) as cbuf:
-        start = int(ffi.cast("uintptr_t", cbuf))
-        base = start + XDP_PACKET_HEADROOM
-        ctx = bytearray(NATIVE_XDP_CTX.pack(base, base + size, base, ingress_ifindex,
-                                            rx_queue_index, 0))
-        try:
-            result = vm.run_repeat(ctx, repeat, regions=[(view, True)])
-        finally:
-            view.release()
-    data_ptr, end_ptr = NATIVE_XDP_CTX.unpack(ctx)[:2]
-    lo = min(max(data_ptr - start, 0), len(packet))
-    hi = min(max(end_ptr - start, lo), len(packet))
-    return result, bytes(packet[lo:hi])
+    (at least ETH_HLEN bytes, in a frame with Linux's head- and tailroom:
+    :func:`~libbpf_compat.hooks.xdp_frame.run_xdp_frame`). Returns the run's
+    result and the packet between the context's data and data_end after the
+    run."""
+    out = run_xdp_frame(vm, data, ingress_ifindex, rx_queue_index, repeat)
+    return out.run, out.packet
 
 
 @dataclass(frozen=True)
@@ -173,7 +165,7 @@ class XdpHook:
         self._interfaces = None if interfaces is None else frozenset(interfaces)
         self._slots: dict[int, _Attachment] = {}
         self._lock = threading.Lock()
-        self._runner = XdpRunner(XDP_PACKET_HEADROOM, XDP_MAX_PACKET)
+        self._runner = XdpRunner(self._interfaces)
 
     def __repr__(self) -> str:
         return f"<XdpHook {len(self._slots)} programs attached>"
@@ -182,6 +174,10 @@ class XdpHook:
         if type(ifindex) is not int or not 0 < ifindex <= _MAX_IFINDEX or (
                 self._interfaces is not None and ifindex not in self._interfaces):
             raise LibbpfError(errno.ENODEV, f"xdp: no interface with ifindex {ifindex!r}")
+
+    def _has_interface(self, ifindex: int) -> bool:
+        return 0 < ifindex <= _MAX_IFINDEX and (
+            self._interfaces is None or ifindex in self._interfaces)
 
     @staticmethod
     def _mode(flags: int) -> int:
@@ -307,8 +303,13 @@ class XdpHook:
                                             f"bytes (the hook takes {ETH_HLEN}..{XDP_MAX_PACKET})")
         if current is None:
             return XdpResult(XdpVerdict.PASS, bytes(packet))
-        retval, out = self._runner.run(current.vm, packet, size, ifindex, rx_queue)
-        return _new_result(XdpResult, (current.verdicts.get(retval, _ABORTED), out, retval))
+        retval, out, target = self._runner.run(current.vm, packet, size, ifindex, rx_queue)
+        verdict = current.verdicts.get(retval, _ABORTED)
+        if verdict is not _REDIRECT:
+            return _new_result(XdpResult, (verdict, out, retval, None))
+        if target is None or not self._has_interface(target):
+            return _new_result(XdpResult, (_ABORTED, out, retval, None))  # Linux drops it
+        return _new_result(XdpResult, (verdict, out, retval, target))
 
     def receive_batch(self, packets: Sequence[bytes | bytearray | memoryview], ifindex: int,
                       rx_queue: int = 0) -> XdpBatchResult:
@@ -328,7 +329,7 @@ class XdpHook:
                                                 f"{sizes[bad[0]]} bytes (the hook takes "
                                                 f"{ETH_HLEN}..{XDP_MAX_PACKET})")
             return XdpBatchResult(bytes([XdpVerdict.PASS]) * len(sizes), None,
-                                  b"".join(packets), sizes)
+                                  b"".join(packets), sizes, array("I", bytes(4 * len(sizes))))
         return self._runner.run_batch(current.vm, packets, ifindex, rx_queue, current.verdicts,
                                       ETH_HLEN)
 

@@ -59,6 +59,7 @@ static __u64 (* const bpf_get_current_uid_gid)(void) = (void *)0xf;
 static long (* const bpf_get_current_comm)(void *buf, __u32 size_of_buf) = (void *)0x10;
 static long (* const bpf_perf_event_output)(void *ctx, void *map, __u64 flags, void *data, __u64 size) = (void *)0x19;
 static __s64 (* const bpf_csum_diff)(__be32 *from, __u32 from_size, __be32 *to, __u32 to_size, __wsum seed) = (void *)0x1c;
+static long (* const bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)0x17;
 static long (* const bpf_xdp_adjust_head)(void *xdp_md, int delta) = (void *)0x2c;
 static __u64 (* const bpf_get_socket_cookie)(void *ctx) = (void *)0x2e;
 static long (* const bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)0x33;
