@@ -154,6 +154,9 @@ def _run_syscall(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
     opts.ctx_out = _limit(bytes(ctx), opts.ctx_size_out, "ctx_out", opts) if ctx else None
 
 
+_PAGE_SIZE = 4096
+
+
 def _xdp_ctx_in(prog: Program, ctx_in: bytes | None, size: int) -> tuple[int, int]:
     """(ingress_ifindex, rx_queue_index) from ctx_in in the program's layout."""
     if not ctx_in:
@@ -163,9 +166,14 @@ def _xdp_ctx_in(prog: Program, ctx_in: bytes | None, size: int) -> tuple[int, in
             raise LibbpfError(errno.EINVAL, f"ctx_in must be a {_WINDOWS_XDP_MD.size}-byte "
                                             "xdp_md_t")
         return _WINDOWS_XDP_MD.unpack(ctx_in)[3], 0
-    if len(ctx_in) != _LINUX_XDP_MD.size:
-        raise LibbpfError(errno.EINVAL, f"ctx_in must be a {_LINUX_XDP_MD.size}-byte xdp_md")
-    data, data_end, meta, ingress, queue, egress = _LINUX_XDP_MD.unpack(ctx_in)
+    # as Linux's bpf_ctx_init: a shorter ctx_in reads as zeros, a longer one
+    # (a page at most) must be zero past struct xdp_md
+    if len(ctx_in) > _PAGE_SIZE or any(ctx_in[_LINUX_XDP_MD.size:]):
+        raise LibbpfError(errno.E2BIG, f"ctx_in: {len(ctx_in)} bytes, and the bytes past the "
+                                       f"{_LINUX_XDP_MD.size}-byte xdp_md must be zero (a "
+                                       f"page at most)")
+    raw = bytes(ctx_in[:_LINUX_XDP_MD.size]).ljust(_LINUX_XDP_MD.size, b"\0")
+    data, data_end, meta, ingress, queue, egress = _LINUX_XDP_MD.unpack(raw)
     if data or meta or egress or data_end not in (0, size):
         raise LibbpfError(errno.EINVAL, "ctx_in: data and data_meta must be 0, data_end the "
                                         "packet size and egress_ifindex 0, as Linux requires")

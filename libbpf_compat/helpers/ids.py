@@ -115,13 +115,17 @@ WINDOWS_GENERAL_HELPERS: dict[str, int] = {
 }
 
 #: Program-type-specific Windows helpers: (Windows program type, Windows ID) -> name.
-#: Windows program types: XDP 1 (xdp_test), CGROUP_SOCK_ADDR 3, SOCK_OPS 4, PROCESS 6.
+#: Windows program types: XDP 1 (xdp_test), CGROUP_SOCK_ADDR 3, SOCK_OPS 4, PROCESS 6,
+#: SAMPLE 999 (the sample extension's helpers).
 WINDOWS_PROGRAM_HELPERS: dict[tuple[int, int], str] = {
     (1, 0x10000): "xdp_adjust_head",
     (3, 0x10001): "sock_addr_set_redirect_context",
     (3, 0x10002): "sock_addr_get_network_context",
     (4, 0x10000): "sock_ops_get_flow_id",
     (6, 0x10000): "process_get_image_path",
+    (999, 0x10000): "sample_ebpf_extension_helper_function1",
+    (999, 0x10001): "sample_ebpf_extension_find",
+    (999, 0x10002): "sample_ebpf_extension_replace",
 }
 
 

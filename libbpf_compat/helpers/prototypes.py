@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from libbpf_compat.abi.windows import INTERNAL_PROG_PROCESS, INTERNAL_PROG_SAMPLE
 from libbpf_compat.helpers.ids import helper_by_name
 from libbpf_compat.uapi import BpfProgType as P
 
@@ -127,6 +128,7 @@ _TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
                                 A.PTR_TO_MEM_OR_NULL, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
     "redirect": (Ret.INTEGER, (A.ANYTHING, A.ANYTHING)),
     "loop": (Ret.INTEGER, (A.SCALAR, A.PTR_TO_FUNC, A.ANYTHING, A.SCALAR)),
+    "for_each_map_elem": (Ret.INTEGER, (A.CONST_MAP_PTR, A.PTR_TO_FUNC, A.ANYTHING, A.SCALAR)),
     "spin_lock": (Ret.VOID, (A.PTR_TO_SPIN_LOCK,)),
     "spin_unlock": (Ret.VOID, (A.PTR_TO_SPIN_LOCK,)),
     "sock_addr_set_redirect_context": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_MEM, A.CONST_SIZE)),
@@ -141,6 +143,10 @@ _TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
                                       A.ANYTHING)),
     "l4_csum_replace": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING, A.ANYTHING,
                                       A.ANYTHING)),
+    "skb_change_tail": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING)),
+    "skb_change_head": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING)),
+    "skb_change_proto": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING)),
+    "skb_change_type": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
     "get_hash_recalc": (Ret.INTEGER, (A.PTR_TO_CTX,)),
     "get_socket_cookie": (Ret.INTEGER, (A.PTR_TO_CTX,)),
     "get_cgroup_classid": (Ret.INTEGER, (A.PTR_TO_CTX,)),
@@ -148,8 +154,24 @@ _TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "sk_lookup_udp": (Ret.SOCKET_OR_NULL, _SK_LOOKUP),
     "skc_lookup_tcp": (Ret.SOCKET_OR_NULL, _SK_LOOKUP),
     "sk_release": (Ret.INTEGER, (A.PTR_TO_SOCKET,)),
+    "process_get_image_path": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE)),
+    # eBPF for Windows' sample extension (SAMPLE programs)
+    "sample_ebpf_extension_helper_function1": (Ret.INTEGER, (A.PTR_TO_CTX,)),
+    "sample_ebpf_extension_find": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                                 A.CONST_SIZE)),
+    "sample_ebpf_extension_replace": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE,
+                                                    A.ANYTHING, A.PTR_TO_MEM, A.CONST_SIZE)),
 }
 
+
+_TC = frozenset({P.BPF_PROG_TYPE_SCHED_CLS, P.BPF_PROG_TYPE_SCHED_ACT})
+_SAMPLE = frozenset({INTERNAL_PROG_SAMPLE})
+#: Program types whose packet is an skb a program may read with skb_load_bytes.
+_SKB_READERS = frozenset({
+    P.BPF_PROG_TYPE_SOCKET_FILTER, P.BPF_PROG_TYPE_SCHED_CLS, P.BPF_PROG_TYPE_SCHED_ACT,
+    P.BPF_PROG_TYPE_CGROUP_SKB, P.BPF_PROG_TYPE_LWT_IN, P.BPF_PROG_TYPE_LWT_OUT,
+    P.BPF_PROG_TYPE_LWT_XMIT, P.BPF_PROG_TYPE_LWT_SEG6LOCAL, P.BPF_PROG_TYPE_SK_SKB,
+    P.BPF_PROG_TYPE_SK_REUSEPORT, P.BPF_PROG_TYPE_FLOW_DISSECTOR})
 
 #: Helpers only some program types may call (Linux's rules): name -> the
 #: (internal) program types allowed. Helpers not listed are allowed for
@@ -162,6 +184,18 @@ _ONLY: dict[str, frozenset[int]] = {
     "redirect": frozenset({P.BPF_PROG_TYPE_XDP, P.BPF_PROG_TYPE_SCHED_CLS,
                            P.BPF_PROG_TYPE_SCHED_ACT, P.BPF_PROG_TYPE_LWT_XMIT}),
     "sock_addr_set_redirect_context": frozenset({P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR}),
+    "skb_load_bytes": _SKB_READERS,
+    "skb_store_bytes": _TC | {P.BPF_PROG_TYPE_LWT_XMIT, P.BPF_PROG_TYPE_SK_SKB},
+    "l3_csum_replace": _TC | {P.BPF_PROG_TYPE_LWT_XMIT},
+    "l4_csum_replace": _TC | {P.BPF_PROG_TYPE_LWT_XMIT},
+    "skb_change_tail": _TC | {P.BPF_PROG_TYPE_SK_SKB},
+    "skb_change_head": _TC | {P.BPF_PROG_TYPE_LWT_XMIT, P.BPF_PROG_TYPE_SK_SKB},
+    "skb_change_proto": _TC,
+    "skb_change_type": _TC,
+    "process_get_image_path": frozenset({INTERNAL_PROG_PROCESS}),
+    "sample_ebpf_extension_helper_function1": _SAMPLE,
+    "sample_ebpf_extension_find": _SAMPLE,
+    "sample_ebpf_extension_replace": _SAMPLE,
     "get_socket_cookie": frozenset({
         P.BPF_PROG_TYPE_SOCKET_FILTER, P.BPF_PROG_TYPE_SCHED_CLS, P.BPF_PROG_TYPE_SCHED_ACT,
         P.BPF_PROG_TYPE_CGROUP_SKB, P.BPF_PROG_TYPE_CGROUP_SOCK,

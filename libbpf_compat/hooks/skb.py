@@ -128,12 +128,29 @@ SKB_LAYOUTS: dict[int, CtxLayout] = {
     BpfProgType.BPF_PROG_TYPE_CGROUP_SKB: SKB_CGROUP,
 }
 
+#: The native context with what the skb helpers use after it
+#: (``lbc_skb_ctx`` in native/lbc_runtime.h): the packet's buffer, the
+#: largest packet, the network header's offset, the redirect target.
+SKB_CTX_SIZE = 264
+_TRAILER = struct.Struct("<QQIIIIIIQ")
+_TRAILER_AT = 216
+_REDIRECT_AT = 240
+SKB_CTX_MAGIC = 0x4B43424C  # "LBCK"
+#: The longest packet the skb helpers may make: SKB_MAX_ALLOC (four pages
+#: less the skb_shared_info), the limit this machine's kernel applies in
+#: BPF_PROG_TEST_RUN (measured by tests/test_helpers_skb.py).
+SKB_MAX_LEN = 16064
+#: How much bpf_skb_change_proto grows an IPv4 packet into an IPv6 one.
+_IPV6_GROWTH = 20
+BPF_F_INGRESS = 1
+
 #: The fields a run may change and the hooks report.
-CHANGEABLE = ("mark", "queue_mapping", "priority", "tc_index", "cb", "tc_classid", "tstamp")
+CHANGEABLE = ("mark", "queue_mapping", "priority", "tc_index", "cb", "tc_classid", "tstamp",
+              "protocol", "pkt_type")
 #: Native context field name -> (offset, size), for the hooks' fast paths.
 _AT = {f.name: (f.offset, f.size) for f in SKB_NATIVE.fields}
 _CHANGEABLE_AT = tuple((name, *_AT[name]) for name in CHANGEABLE)
-_DATA_AT, _END_AT, _META_AT = _AT["data"][0], _AT["data_end"][0], _AT["data_meta"][0]
+_DATA_AT = _AT["data"][0]  # data, data_end, data_meta: three u64 in a row
 
 
 @dataclass
@@ -145,6 +162,12 @@ class SkbRun:
     packet: bytes
     ctx: bytearray
 
+    @property
+    def redirect(self) -> tuple[int, bool] | None:
+        """The (ifindex, ingress) bpf_redirect chose, None when it was not called."""
+        ifindex, flags, redirected = struct.unpack_from("<III", self.ctx, _REDIRECT_AT)
+        return (ifindex, bool(flags & BPF_F_INGRESS)) if redirected else None
+
     def field(self, name: str) -> int | bytes:
         offset, size = _AT[name]
         raw = bytes(self.ctx[offset:offset + size])
@@ -153,7 +176,7 @@ class SkbRun:
 
 def native_skb_ctx(fields: dict[str, int | bytes]) -> bytearray:
     """A native skb context with ``fields`` set (ints little-endian, bytes as given)."""
-    ctx = bytearray(SKB_NATIVE.size)
+    ctx = bytearray(SKB_CTX_SIZE)
     for name, value in fields.items():
         offset, size = _AT[name]
         raw = value if isinstance(value, bytes) else (value & ((1 << 8 * size) - 1)).to_bytes(
@@ -163,25 +186,38 @@ def native_skb_ctx(fields: dict[str, int | bytes]) -> bytearray:
 
 
 def run_skb(vm: Vm, packet: bytes | bytearray, ctx: bytearray, *, writable_packet: bool,
-            repeat: int = 1) -> SkbRun:
+            repeat: int = 1, net_off: int = 0) -> SkbRun:
     """Run ``vm`` ``repeat`` times on the native context ``ctx`` (its
-    pointers are set here) over a copy of ``packet``, placed after
-    SKB_HEADROOM bytes of headroom. The packet is the region legacy
-    LD_ABS / LD_IND loads read."""
+    pointers and helper trailer are set here) over a copy of ``packet``,
+    placed after SKB_HEADROOM bytes of headroom. A writable packet sits in
+    a buffer it may grow in up to SKB_MAX_LEN bytes (bpf_skb_change_tail /
+    _head / _proto); ``net_off`` is where its network header starts. The
+    packet is also what legacy LD_ABS / LD_IND loads read."""
     if not packet:
         raise LibbpfError(errno.EINVAL, "skb: an empty packet")
-    buf = bytearray(SKB_HEADROOM) + bytearray(packet)
-    view = memoryview(buf)[SKB_HEADROOM:]
+    if len(ctx) < SKB_CTX_SIZE:
+        ctx.extend(bytes(SKB_CTX_SIZE - len(ctx)))
+    size = len(packet)
+    room = max(size, SKB_MAX_LEN) + _IPV6_GROWTH if writable_packet else size
+    buf = bytearray(SKB_HEADROOM + room)
+    buf[SKB_HEADROOM:SKB_HEADROOM + size] = packet
+    whole = memoryview(buf)
+    view = whole[SKB_HEADROOM:SKB_HEADROOM + size]
     try:
         with ffi.from_buffer("uint8_t[]", buf) as cbuf:
-            start = int(ffi.cast("uintptr_t", cbuf)) + SKB_HEADROOM
-            struct.pack_into("<Q", ctx, _DATA_AT, start)
-            struct.pack_into("<Q", ctx, _END_AT, start + len(packet))
-            struct.pack_into("<Q", ctx, _META_AT, start)
-            result = vm.run_repeat(ctx, repeat, regions=[(view, writable_packet)], packet=0)
+            base = int(ffi.cast("uintptr_t", cbuf))
+            start = base + SKB_HEADROOM
+            struct.pack_into("<QQQ", ctx, _DATA_AT, start, start + size, start)
+            _TRAILER.pack_into(ctx, _TRAILER_AT, base, base + len(buf), SKB_MAX_LEN, net_off,
+                               0, 0, 0, int(writable_packet), SKB_CTX_MAGIC)
+            result = vm.run_repeat(ctx, repeat, regions=[(whole, writable_packet),
+                                                         (view, False)], packet=1)
+            data, end = struct.unpack_from("<QQ", ctx, _DATA_AT)
+            out = bytes(buf[data - base:end - base])
     finally:
         view.release()
-    return SkbRun(result, bytes(buf[SKB_HEADROOM:]), ctx)
+        whole.release()
+    return SkbRun(result, out, ctx)
 
 
 def ethernet_fields(frame: bytes | bytearray) -> dict[str, int | bytes]:
@@ -307,7 +343,8 @@ class SocketFilterHook(ProgramChain):
             fields.update(ethernet_fields(data))
         else:
             fields["protocol"] = int.from_bytes(protocol.to_bytes(2, "big"), "little")
-        run = run_skb(chain[0].vm, data, native_skb_ctx(fields), writable_packet=False)
+        run = run_skb(chain[0].vm, data, native_skb_ctx(fields), writable_packet=False,
+                      net_off=ETH_HLEN if self.packet_socket else 0)
         keep = run.result.retval & 0xFFFFFFFF
         if keep == 0:
             return SocketFilterResult(None, keep)
@@ -342,6 +379,8 @@ class TcResult:
     packet: bytes
     changed: dict[str, int | bytes]
     retvals: tuple[int, ...] = ()
+    #: for a REDIRECT verdict, the (ifindex, ingress) bpf_redirect chose
+    redirect: tuple[int, bool] | None = None
 
 
 def _s32(value: int) -> int:
@@ -403,14 +442,17 @@ class TcHook:
         start = bytearray(ctx)
         verdict = TcVerdict.OK
         retvals: list[int] = []
+        redirect: tuple[int, bool] | None = None
         for att in self.chains[direction].attached_chain():
-            run = run_skb(att.vm, data, ctx, writable_packet=True)
+            run = run_skb(att.vm, data, ctx, writable_packet=True, net_off=ETH_HLEN)
             data = run.packet
+            redirect = run.redirect or redirect
             retvals.append(_s32(run.result.retval))
             if retvals[-1] != TC_ACT_UNSPEC:
                 verdict = _TC_FINAL.get(retvals[-1], TcVerdict.OK)
                 break
-        return TcResult(verdict, data, _changes(start, ctx), tuple(retvals))
+        return TcResult(verdict, data, _changes(start, ctx), tuple(retvals),
+                        redirect if verdict == TcVerdict.REDIRECT else None)
 
     def ingress(self, frame: bytes | bytearray | memoryview, *, mark: int = 0,
                 priority: int = 0) -> TcResult:
