@@ -182,7 +182,17 @@ typedef struct lbc_sock_trailer {
     uint32_t redirect_room;         /* 0: this request takes no redirect context */
     uint32_t redirect_size;         /* bytes stored, 0 for none */
     uint8_t redirect_context[LBC_REDIRECT_CONTEXT_MAX];
+    uint64_t flow_id;               /* sock_ops: the connection's flow id, 0: none */
+    uint32_t net_ctx_valid;         /* 1: this request offers a network context */
+    uint32_t net_interface_type;    /* the network context (sentinels where unknown) */
+    uint32_t net_tunnel_type;
+    uint32_t net_sub_interface_index;
+    uint64_t net_next_hop_interface_luid;
 } lbc_sock_trailer;
+
+/* eBPF for Windows' bpf_sock_addr_network_context_t, version 1 (32 bytes). */
+#define LBC_NETWORK_CONTEXT_SIZE 32
+#define LBC_NETWORK_CONTEXT_VERSION 1
 
 /* Format like the kernel's bpf_trace_printk/bpf_snprintf: %d %i %u %x %X
  * %c %s %p %% with l/ll, at most `nargs` values; %s and %p read through the
@@ -257,6 +267,8 @@ uint64_t lbc_helper_redirect(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2,
 uint64_t lbc_helper_redirect_map(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_get_socket_cookie(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_sock_addr_set_redirect_context(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_sock_addr_get_network_context(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_sock_ops_get_flow_id(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_map_push_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_map_pop_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_map_peek_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);

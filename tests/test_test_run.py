@@ -72,9 +72,9 @@ def test_xdp_context_in_and_out_in_the_programs_layout() -> None:
     opts = bpf_test_run_opts(data_in=bytes(64), ctx_in=ctx_in)
     bpf_prog_test_run_opts(fd, opts)
     assert opts.ctx_out == struct.pack("<6I", 0, 64, 0, 7, 3, 0)
-    with pytest.raises(LibbpfError) as info:
+    with pytest.raises(LibbpfError) as info:  # metadata must be a multiple of 4 bytes
         bpf_prog_test_run_opts(fd, bpf_test_run_opts(data_in=bytes(64),
-                                                     ctx_in=struct.pack("<6I", 4, 64, 0, 0, 0, 0)))
+                                                     ctx_in=struct.pack("<6I", 3, 64, 0, 0, 0, 0)))
     assert info.value.errno == errno.EINVAL
     with pytest.raises(LibbpfError):
         bpf_prog_test_run_opts(fd, bpf_test_run_opts(data_in=bytes(10)))  # shorter than Ethernet
@@ -129,6 +129,7 @@ def test_kernel_agrees_on_the_linux_build(tmp_path: Path) -> None:
 
 XDP_CTX_IN_CASES = [
     (bytes(8), 0), (bytes(23), 0), (bytes(32), 0), (bytes(4096), 0),  # zeros past xdp_md: fine
+    (struct.pack("<6I", 0, 64, 0, 0, 0, 0), 0), (struct.pack("<6I", 8, 64, 0, 0, 0, 0), 0),
     (bytes(4097), errno.E2BIG), (bytes(24) + b"\1" + bytes(7), errno.E2BIG),
     (struct.pack("<6I", 3, 64, 0, 0, 0, 0), errno.EINVAL),  # metadata not a multiple of 4
     (struct.pack("<6I", 0, 65, 0, 0, 0, 0), errno.EINVAL),  # data_end past the packet
@@ -140,7 +141,9 @@ XDP_CTX_IN_CASES = [
 @pytest.mark.parametrize(("ctx_in", "err"), XDP_CTX_IN_CASES)
 def test_xdp_ctx_in_sizes(ctx_in: bytes, err: int) -> None:
     """A shorter ctx_in reads as zeros, a longer one needs a zero tail
-    within a page (Linux's bpf_ctx_init); bad fields are EINVAL."""
+    within a page (Linux's bpf_ctx_init); bad fields are EINVAL. A zero
+    data_end leaves the whole packet to fragments, as in the kernel
+    (tests/test_test_run_xdp_ctx.py has the rest of ctx_in's rules)."""
     obj = loaded(XDP_COUNT["linux"])
     fd = prog_fd(obj, "count_packets")
     opts = bpf_test_run_opts(data_in=bytes(64), ctx_in=ctx_in)
@@ -151,7 +154,8 @@ def test_xdp_ctx_in_sizes(ctx_in: bytes, err: int) -> None:
             assert info.value.errno == err
         else:
             assert bpf_prog_test_run_opts(fd, opts) == 0
-            assert opts.ctx_out == struct.pack("<6I", 0, 64, 0, 0, 0, 0)
+            data, data_end = struct.unpack_from("<II", ctx_in.ljust(8, b"\0"))
+            assert opts.ctx_out == struct.pack("<6I", data, data_end, 0, 0, 0, 0)
     finally:
         obj.close()
 

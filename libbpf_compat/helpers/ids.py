@@ -129,6 +129,14 @@ WINDOWS_PROGRAM_HELPERS: dict[tuple[int, int], str] = {
 }
 
 
+#: Helpers whose C name is their registry name as it is: eBPF for Windows'
+#: sample extension names its helpers without the ``bpf_`` prefix.
+UNPREFIXED_HELPERS = frozenset({
+    "sample_ebpf_extension_helper_function1", "sample_ebpf_extension_find",
+    "sample_ebpf_extension_replace",
+})
+
+
 @dataclass(frozen=True)
 class HelperId:
     """One helper's numbers: internal, Linux (None if Linux lacks it) and
@@ -140,6 +148,12 @@ class HelperId:
     linux: int | None
     windows: int | None
     windows_prog_type: int | None = None
+
+    @property
+    def c_name(self) -> str:
+        """The name BPF C programs call it by (``bpf_`` and the name, but
+        for the sample extension's helpers)."""
+        return self.name if self.name in UNPREFIXED_HELPERS else f"bpf_{self.name}"
 
 
 def _build() -> tuple[HelperId, ...]:

@@ -32,7 +32,7 @@ C_HELPER_NAMES: tuple[str, ...] = (
     "skb_change_tail", "skb_change_head", "skb_change_proto", "skb_change_type",
     "map_lookup_and_delete_elem", "sample_ebpf_extension_helper_function1",
     "sample_ebpf_extension_find", "sample_ebpf_extension_replace", "for_each_map_elem",
-    "process_get_image_path",
+    "process_get_image_path", "sock_addr_get_network_context", "sock_ops_get_flow_id",
 )
 
 

@@ -33,7 +33,10 @@ from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.chain import Attachment, ProgramChain
 from libbpf_compat.hooks.sock_trailer import (
+    NOT_AVAILABLE_32,
+    NOT_AVAILABLE_64,
     REDIRECT_CONTEXT_MAX,
+    NetworkContext,
     checked_cookie,
     redirect_context,
     with_trailer,
@@ -109,6 +112,33 @@ ATTACH_POINTS: Mapping[int, _Point] = {
     _W + 17: _Point("listen6", 6, None),
 }
 _BY_NAME = {p.name: t for t, p in ATTACH_POINTS.items()}
+
+#: The network-context fields each attach point knows, as eBPF for Windows
+#: fills them (interface type, tunnel type, sub-interface index, next hop);
+#: a point not listed offers none (bpf_sock_addr_get_network_context fails).
+_NETWORK_FIELDS: Mapping[str, tuple[bool, bool, bool, bool]] = {
+    "connect_authorization4": (True, True, True, True),
+    "connect_authorization6": (True, True, True, True),
+    "recv_accept4": (True, True, True, False),
+    "recv_accept6": (True, True, True, False),
+    "bind4": (True, True, False, False),
+    "bind6": (True, True, False, False),
+}
+
+
+def _network_fields(point: str, net: NetworkContext,
+                    interface_luid: int) -> tuple[int, int, int, int] | None:
+    """What the trailer holds for a request at ``point``: the fields it
+    knows, all ones for the others; None where it offers no context."""
+    known = _NETWORK_FIELDS.get(point)
+    if known is None:
+        return None
+    next_hop = (interface_luid if net.next_hop_interface_luid is None
+                else net.next_hop_interface_luid)
+    return (net.interface_type if known[0] else NOT_AVAILABLE_32,
+            net.tunnel_type if known[1] else NOT_AVAILABLE_32,
+            net.sub_interface_index if known[2] else NOT_AVAILABLE_32,
+            next_hop & NOT_AVAILABLE_64 if known[3] else NOT_AVAILABLE_64)
 
 Address = str | ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -239,10 +269,15 @@ class SockAddrHook:
                 protocol: int = IPPROTO_TCP, process_id: int = 0, cgroup: int | None = None,
                 source: Address | None = None, source_port: int = 0,
                 compartment_id: int = 1, interface_luid: int = 0,
-                socket_cookie: int | None = None) -> SockAddrResult:
+                socket_cookie: int | None = None,
+                network_context: NetworkContext | None = None) -> SockAddrResult:
         """Run the attach point's programs on a request for ``address:port``
         (the destination, or the local address for bind and listen) of the
-        socket ``socket_cookie`` (a new socket when None)."""
+        socket ``socket_cookie`` (a new socket when None). ``network_context``
+        is what ``bpf_sock_addr_get_network_context`` reports where the
+        attach point offers one (connect_authorization, recv_accept, bind;
+        default: an Ethernet interface, no tunnel, the next hop on
+        ``interface_luid``, sub-interface 0)."""
         kind = self.attach_type_of(attach_type)
         point = ATTACH_POINTS[kind]
         addr = _address(address, point.version, "address")
@@ -257,6 +292,14 @@ class SockAddrHook:
         if type(process_id) is not int or process_id < 0:
             raise LibbpfError(errno.EINVAL, f"sock_addr: invalid process id {process_id!r}")
         cookie = checked_cookie(socket_cookie, "sock_addr")
+        if network_context is not None and not isinstance(network_context, NetworkContext):
+            raise LibbpfError(errno.EINVAL, f"sock_addr: network_context {network_context!r} "
+                                            "is not a NetworkContext")
+        if type(interface_luid) is not int or not 0 <= interface_luid <= NOT_AVAILABLE_64:
+            raise LibbpfError(errno.EINVAL, f"sock_addr: invalid interface LUID "
+                                            f"{interface_luid!r}")
+        network = _network_fields(point.name, (network_context or NetworkContext()).checked(
+            "sock_addr"), interface_luid)
         # Windows redirects connections (and keeps a redirect context) at connect
         room = REDIRECT_CONTEXT_MAX if point.name in ("connect4", "connect6") else 0
         redirect: bytes | None = None
@@ -271,7 +314,7 @@ class SockAddrHook:
             ctx = with_trailer(NATIVE_SOCK_ADDR_CTX.pack(
                 family, family, user, user_port, sock_type, protocol, src_bytes,
                 _port_field(source_port), compartment_id & 0xFFFFFFFF,
-                interface_luid & 0xFFFFFFFFFFFFFFFF), cookie, room)
+                interface_luid), cookie, room, network=network)
             retval = att.vm.run_repeat(ctx, 1).retval & 0xFFFFFFFF
             redirect = redirect_context(ctx) or redirect
             retvals.append(retval)
@@ -343,6 +386,7 @@ __all__ = [
     "IPPROTO_TCP",
     "IPPROTO_UDP",
     "NATIVE_SOCK_ADDR_CTX",
+    "NetworkContext",
     "SockAddrHook",
     "SockAddrResult",
     "SockAddrVerdict",

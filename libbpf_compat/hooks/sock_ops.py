@@ -98,6 +98,8 @@ class SockOpsResult:
     event: SockOpsEvent
     retvals: tuple[int, ...] = ()
     replies: tuple[int, ...] = ()
+    #: the connection's flow id (eBPF for Windows' bpf_sock_ops_get_flow_id)
+    flow_id: int = 0
 
 
 def _address(value: Address, what: str) -> IpAddress:
@@ -139,10 +141,13 @@ class SockOpsHook(ProgramChain):
     def event(self, event: SockOpsEvent, local: Address, local_port: int, remote: Address,
               remote_port: int, *, protocol: int = IPPROTO_TCP, cgroup: int | None = None,
               compartment_id: int = 1, interface_luid: int = 0,
-              socket_cookie: int | None = None) -> SockOpsResult:
+              socket_cookie: int | None = None, flow_id: int | None = None) -> SockOpsResult:
         """Run the programs on ``event`` for the connection
         ``local:local_port`` - ``remote:remote_port`` of the socket
-        ``socket_cookie`` (bpf_get_socket_cookie; a new socket when None)."""
+        ``socket_cookie`` (bpf_get_socket_cookie; a new socket when None)
+        and the flow ``flow_id`` (bpf_sock_ops_get_flow_id; 0 for a
+        connection without one; None: the socket's cookie, which is as
+        unique and as stable as a Windows flow id)."""
         if not isinstance(event, SockOpsEvent):
             raise LibbpfError(errno.EINVAL, f"sock_ops: invalid event {event!r}")
         laddr = _address(local, "local address")
@@ -156,6 +161,10 @@ class SockOpsHook(ProgramChain):
             raise LibbpfError(errno.EPROTONOSUPPORT, f"sock_ops: protocol {protocol!r} "
                                                      "(TCP 6 or UDP 17)")
         cookie = checked_cookie(socket_cookie, "sock_ops")
+        if flow_id is None:
+            flow_id = cookie
+        elif type(flow_id) is not int or not 0 <= flow_id < 1 << 64:
+            raise LibbpfError(errno.EINVAL, f"sock_ops: invalid flow id {flow_id!r}")
         deleted = event == SockOpsEvent.CONNECTION_DELETED
         lbytes = laddr.packed.ljust(16, b"\0")
         rbytes = raddr.packed.ljust(16, b"\0")
@@ -175,31 +184,33 @@ class SockOpsHook(ProgramChain):
             ctx = with_trailer(NATIVE_SOCK_OPS_CTX.pack(
                 op_code(abi, event), family, lbytes, lport, rbytes, rport, protocol,
                 compartment_id & 0xFFFFFFFF, interface_luid & 0xFFFFFFFFFFFFFFFF, *args, 1,
-                state), cookie)
+                state), cookie, flow_id=flow_id)
             retvals.append(att.vm.run_repeat(ctx, 1).retval & 0xFFFFFFFF)
             replies.append(NATIVE_SOCK_OPS_CTX.unpack_from(ctx)[9] if abi == "linux" else 0)
-        return SockOpsResult(event, tuple(retvals), tuple(replies))
+        return SockOpsResult(event, tuple(retvals), tuple(replies), flow_id)
 
     def established(self, local: Address, local_port: int, remote: Address, remote_port: int,
                     *, passive: bool = False, protocol: int = IPPROTO_TCP,
                     cgroup: int | None = None, compartment_id: int = 1,
-                    interface_luid: int = 0, socket_cookie: int | None = None) -> SockOpsResult:
+                    interface_luid: int = 0, socket_cookie: int | None = None,
+                    flow_id: int | None = None) -> SockOpsResult:
         """A connection established: actively (a connect) or, with
         ``passive``, by an accept."""
         event = SockOpsEvent.PASSIVE_ESTABLISHED if passive else SockOpsEvent.ACTIVE_ESTABLISHED
         return self.event(event, local, local_port, remote, remote_port, protocol=protocol,
                           cgroup=cgroup, compartment_id=compartment_id,
-                          interface_luid=interface_luid, socket_cookie=socket_cookie)
+                          interface_luid=interface_luid, socket_cookie=socket_cookie,
+                          flow_id=flow_id)
 
     def deleted(self, local: Address, local_port: int, remote: Address, remote_port: int, *,
                 protocol: int = IPPROTO_TCP, cgroup: int | None = None,
                 compartment_id: int = 1, interface_luid: int = 0,
-                socket_cookie: int | None = None) -> SockOpsResult:
+                socket_cookie: int | None = None, flow_id: int | None = None) -> SockOpsResult:
         """A connection deleted (closed)."""
         return self.event(SockOpsEvent.CONNECTION_DELETED, local, local_port, remote,
                           remote_port, protocol=protocol, cgroup=cgroup,
                           compartment_id=compartment_id, interface_luid=interface_luid,
-                          socket_cookie=socket_cookie)
+                          socket_cookie=socket_cookie, flow_id=flow_id)
 
 
 _default_hook: SockOpsHook | None = None

@@ -45,6 +45,8 @@ static __u64 (* const bpf_ktime_get_ms)(void) = (void *)0x1f;
 static __u64 (* const bpf_get_current_process_start_key)(void) = (void *)0x21;
 static __s64 (* const bpf_get_current_thread_create_time)(void) = (void *)0x22;
 static long (* const bpf_sock_addr_set_redirect_context)(bpf_sock_addr_t *ctx, void *data, __u32 data_size) = (void *)0x10001;
+static int (* const bpf_sock_addr_get_network_context)(bpf_sock_addr_t *ctx, void *data, __u32 data_size) = (void *)0x10002;
+static __u64 (* const bpf_sock_ops_get_flow_id)(bpf_sock_ops_t *ctx) = (void *)0x10000;
 static int (* const bpf_process_get_image_path)(process_md_t *ctx, __u8 *path, __u32 path_length) = (void *)0x10000;
 #else
 static void * (* const bpf_map_lookup_elem)(void *map, const void *key) = (void *)0x1;
