@@ -470,7 +470,7 @@ def _renumber_helpers(prog: Program, code: bytearray) -> None:
                                   f"unknown {prog.abi} helper {imm} ({exc.strerror})") from exc
             if not helper_allowed(internal, prog.prog_type):
                 helper = helper_by_internal(internal)
-                name = f"bpf_{helper.name}" if helper is not None else f"helper {internal}"
+                name = helper.c_name if helper is not None else f"helper {internal}"
                 raise LibbpfError(errno.EINVAL,
                                   f"program {prog.name!r}: instruction {slot}: {name} ({imm}) "
                                   f"is not allowed in programs of type {_type_name(prog)}")
@@ -567,7 +567,7 @@ def _named_call(code: bytes, exc: LibbpfError) -> str:
         return ""
     opcode, _regs, _off, imm = _SLOT.unpack_from(code, pc * SLOT_SIZE)
     helper = helper_by_internal(imm) if opcode == op.OPCODE_CALL else None
-    return f" (bpf_{helper.name}, not implemented)" if helper is not None else ""
+    return f" ({helper.c_name}, not implemented)" if helper is not None else ""
 
 
 #: The one place a loaded program's VM is built (objects and bpf_prog_load).
