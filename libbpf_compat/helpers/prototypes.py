@@ -205,6 +205,18 @@ def socket_access_ok(offset: int, width: int) -> bool:
     return False
 
 
+#: Helpers that may move or resize the packet (Linux's bpf_helper_changes_pkt_data):
+#: packet pointers taken before a call to one of them are stale after it.
+CHANGES_PACKET_DATA = frozenset({
+    "skb_vlan_push", "skb_vlan_pop", "skb_store_bytes", "skb_change_proto",
+    "skb_change_type", "skb_adjust_room", "skb_change_tail", "skb_change_head",
+    "skb_pull_data", "clone_redirect", "l3_csum_replace", "l4_csum_replace",
+    "xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail", "msg_pull_data",
+    "msg_push_data", "msg_pop_data", "lwt_push_encap", "lwt_seg6_store_bytes",
+    "lwt_seg6_adjust_srh", "lwt_seg6_action", "store_hdr_opt",
+})
+
+
 def size_argument(proto: Prototype, index: int) -> int | None:
     """For the memory argument at ``index`` (0 for r1), the index of its size argument."""
     nxt = index + 1
@@ -213,5 +225,5 @@ def size_argument(proto: Prototype, index: int) -> int | None:
     return None
 
 
-__all__ = ["PROTOTYPES", "SOCKET_FIELDS", "Arg", "Prototype", "Ret", "SocketField", "prototype",
-           "size_argument", "socket_access_ok"]
+__all__ = ["CHANGES_PACKET_DATA", "PROTOTYPES", "SOCKET_FIELDS", "Arg", "Prototype", "Ret",
+           "SocketField", "prototype", "size_argument", "socket_access_ok"]
