@@ -156,6 +156,47 @@ int percpu_array_lookup(struct xdp_md *ctx)
     BENCH(ENTRIES - 1, { v = bpf_map_lookup_elem(&percpu64k, &key); })
 }
 
+/* updates of existing entries with the value already there (BPF_EXIST) */
+#define UPDATE_EXISTING(MAP, KEYMASK)                                        \
+    BENCH(KEYMASK, {                                                          \
+        __u64 val = (__u64)key * 3 + 1;                                       \
+        if (bpf_map_update_elem(&MAP, &key, &val, BPF_EXIST) == 0) {          \
+            hits++;                                                           \
+            sum += val;                                                       \
+        }                                                                     \
+    })
+
+SEC("xdp")
+int array_update(struct xdp_md *ctx)
+{
+    UPDATE_EXISTING(array64k, ENTRIES - 1)
+}
+
+SEC("xdp")
+int percpu_array_update(struct xdp_md *ctx)
+{
+    UPDATE_EXISTING(percpu64k, ENTRIES - 1)
+}
+
+SEC("xdp")
+int lru_hash_update(struct xdp_md *ctx)
+{
+    UPDATE_EXISTING(lru64k, ENTRIES - 1)
+}
+
+SEC("xdp")
+int lpm_update_1k(struct xdp_md *ctx)
+{
+    BENCH(ROUTES_SMALL - 1, {
+        struct lpm_key k = { .prefixlen = 24, .addr = ROUTE(key) };
+        __u64 val = key;
+        if (bpf_map_update_elem(&lpm1k, &k, &val, BPF_EXIST) == 0) {
+            hits++;
+            sum += val;
+        }
+    })
+}
+
 SEC("xdp")
 int lru_hash_lookup(struct xdp_md *ctx)
 {

@@ -2,10 +2,11 @@
 
 The XDP programs of benchmarks/map_programs.o (source map_programs.c, built
 by build_map_programs.sh) each do 256 map operations per run: HASH lookup on
-a full 64K map with pseudo-random keys and with 256 hot keys, HASH update of
-an existing key, ARRAY and PERCPU_ARRAY lookup (64K), LRU_HASH lookup (64K),
-LPM_TRIE lookup hits (1K and 64K /24 routes), plus an empty program and one
-that only runs the loop and key generation.
+a full 64K map with pseudo-random keys and with 256 hot keys, ARRAY and
+PERCPU_ARRAY lookup (64K), LRU_HASH lookup (64K), LPM_TRIE lookup hits (1K
+and 64K /24 routes), updates of existing entries (with the value already
+there) of HASH, ARRAY, PERCPU_ARRAY, LRU_HASH and LPM_TRIE (1K), plus an
+empty program and one that only runs the loop and key generation.
 
 The same object is loaded here (``obj.load()``, maps filled through the fd
 API) and, where bpf() is permitted, in the kernel (``bpftool prog loadall``
@@ -64,6 +65,10 @@ PROGRAMS = [
     ("lru_hash_lookup", "LRU_HASH lookup (64K entries, random keys)"),
     ("lpm_lookup_1k", "LPM_TRIE lookup, hit (1K /24 routes)"),
     ("lpm_lookup_64k", "LPM_TRIE lookup, hit (64K /24 routes)"),
+    ("array_update", "ARRAY update (64K, random index)"),
+    ("percpu_array_update", "PERCPU_ARRAY update (64K, random index)"),
+    ("lru_hash_update", "LRU_HASH update of an existing key (64K, random)"),
+    ("lpm_update_1k", "LPM_TRIE update of an existing route (1K /24 routes)"),
 ]
 BASELINES = ["empty", "loop_only"]
 
@@ -87,6 +92,7 @@ def expected(prog: str, seed: int) -> tuple[int, int, int]:
     if prog == "empty":
         return seed, 0, 0
     mask = {"hash_lookup_hot": HOT - 1, "lpm_lookup_1k": ROUTES_SMALL - 1,
+            "lpm_update_1k": ROUTES_SMALL - 1,
             "lpm_lookup_64k": ROUTES_BIG - 1}.get(prog, ENTRIES - 1)
     x, total = seed, 0
     for _ in range(OPS):

@@ -1,4 +1,7 @@
-"""Command line: ``python -m libbpf_compat [--include] [demo|asm|disasm|run|verify] ...``."""
+"""Command line: ``python -m libbpf_compat [--include] [example|demo|asm|disasm|run|verify] ...``.
+
+With no command it runs the main job: the XDP firewall example over the
+capture shipped with it (``example xdp_firewall`` with no arguments)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 
 from libbpf_compat import isa
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.example_tools import EXAMPLES, MAIN_EXAMPLE
 from libbpf_compat.vm import Vm
 
 
@@ -47,7 +51,11 @@ def _verify(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="libbpf-compat", description=__doc__)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("demo", help="assemble, disassemble and run a small program (the default)")
+    p_ex = sub.add_parser("example", help="run an example tool (with no command: the XDP "
+                                          "firewall on its shipped capture)")
+    p_ex.add_argument("name", choices=sorted(EXAMPLES))
+    p_ex.add_argument("args", nargs=argparse.REMAINDER, help="the example's own arguments")
+    sub.add_parser("demo", help="assemble, disassemble and run a small program")
     p_asm = sub.add_parser("asm", help="assemble a file ('-' for stdin); prints hex")
     p_dis = sub.add_parser("disasm", help="disassemble raw or hex bytecode")
     p_run = sub.add_parser("run", help="run raw or hex bytecode on memory given in hex")
@@ -88,10 +96,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "run":
             vm = Vm(_read_code(args.file), bounds_check=args.bounds_check)
             print(f"{vm.run(bytes.fromhex(args.mem)):#x}")
-        else:
+        elif args.command == "demo":
             from libbpf_compat.demo import main as demo
 
             return demo()
+        else:
+            from libbpf_compat import example_tools
+
+            if args.command == "example":
+                return example_tools.run(args.name, args.args)
+            return example_tools.run(MAIN_EXAMPLE, [])
     except LibbpfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -193,6 +193,45 @@ def _api_rows() -> Iterable[str]:
         yield f"| {name} | yes | {'yes' if name in windows else 'no'} | {status} |"
 
 
+_TRACING_ATTACH = ("; ctx read-only (writes fail at load with EACCES); fired by the "
+                   "simulated event sources of hooks.tracing")
+#: Program types with a hook of their own (hooks.skb, hooks.tracing, hooks.registry).
+_HOOK_STATUS = {
+    BpfProgType.BPF_PROG_TYPE_SOCKET_FILTER: (
+        "partly supported: struct __sk_buff rewritten to the native skb context with "
+        "Linux's access rules; socket filter hook (bytes to keep / drop); "
+        "bpf_prog_test_run_opts as the kernel's (checked against it); LD_ABS/LD_IND"),
+    BpfProgType.BPF_PROG_TYPE_SCHED_CLS: (
+        "partly supported: struct __sk_buff with direct packet access; tc (tcx) ingress/egress "
+        "hook with TC_ACT verdicts, packet and field changes (bpf_program__attach_tcx, "
+        "bpf_prog_attach); bpf_prog_test_run_opts as the kernel's (checked against it); no "
+        "skb helpers yet (skb_load_bytes, skb_store_bytes, redirect …)"),
+    BpfProgType.BPF_PROG_TYPE_CGROUP_SKB: (
+        "partly supported: struct __sk_buff (read-only packet); cgroup_skb ingress/egress "
+        "hook (allow/drop, congestion notification; bpf_program__attach_cgroup, "
+        "bpf_prog_attach); bpf_prog_test_run_opts as the kernel's (checked against it)"),
+    BpfProgType.BPF_PROG_TYPE_KPROBE: (
+        "partly supported: struct pt_regs (x86-64); kprobe/kretprobe/uprobe/uretprobe "
+        "sources (bpf_program__attach_kprobe / _uprobe, auto-attach by section); test_run "
+        "ENOTSUPP as Linux" + _TRACING_ATTACH),
+    BpfProgType.BPF_PROG_TYPE_TRACEPOINT: (
+        "partly supported: raw record bytes (reads past the record refused at attach); "
+        "bpf_program__attach_tracepoint and auto-attach; test_run ENOTSUPP as Linux"
+        + _TRACING_ATTACH),
+    BpfProgType.BPF_PROG_TYPE_RAW_TRACEPOINT: (
+        "partly supported: u64 args[] (reads past the arguments refused at attach); "
+        "bpf_program__attach_raw_tracepoint and auto-attach; bpf_prog_test_run_opts with "
+        "ctx_in as the kernel's (checked against it)" + _TRACING_ATTACH),
+    BpfProgType.BPF_PROG_TYPE_PERF_EVENT: (
+        "partly supported: struct bpf_perf_event_data; bpf_program__attach_perf_event to a "
+        "simulated perf event; test_run ENOTSUPP as Linux" + _TRACING_ATTACH),
+    windows.INTERNAL_PROG_SAMPLE: (
+        "partly supported: sample_program_context_t (data region, uint32_data, uint16_data, "
+        "pid_tgid); its hook (bpf_program__attach) and bpf_prog_test_run_opts; the sample "
+        "extension's own helpers are not provided"),
+}
+
+
 def _prog_type_rows() -> Iterable[str]:
     sections: dict[int, list[str]] = {}
     for d in SECTION_DEFS:
@@ -222,6 +261,8 @@ def _prog_type_rows() -> Iterable[str]:
             status = ("partly supported: loads and runs on the process hook (creation and "
                       "deletion; attach via bpf_program__attach) and through "
                       "bpf_prog_test_run_opts")
+        elif prog_type in _HOOK_STATUS:
+            status = _HOOK_STATUS[prog_type]
         elif prog_type in TEST_RUN_PROG_TYPES:
             status = "partly supported: loads and runs through bpf_prog_test_run_opts; no hook"
         else:
@@ -231,8 +272,10 @@ def _prog_type_rows() -> Iterable[str]:
 
 
 PLANNED = [
-    ("hooks (attaching programs, links)", "XDP, bind, sock_addr, sock_ops and process have "
-     "their hooks; the runtime issue adds the other Linux counterparts"),
+    ("hooks (attaching programs, links)", "XDP, bind, sock_addr, sock_ops, process, socket "
+     "filter, tc, cgroup_skb, the tracing event sources and SAMPLE have their hooks, and a "
+     "host registers its own program types (libbpf_compat.register_program_type); other "
+     "Linux program types load but have no hook"),
     ("verifier", "programs run bounds-checked until the verifier issue lands"),
 ]
 
@@ -260,8 +303,9 @@ def render() -> str:
         "declare or implements; IDs are each platform's own. \"implemented (C)\" means a C "
         "implementation runs in the VM (`libbpf_compat.helpers.native.register_c_helpers`); "
         "wiring helpers to loaded objects and hooks, with ABI renumbering, comes with the "
-        "runtime issue. Hosts add their own with `Vm.register_helper` / "
-        "`register_native_helper`.",
+        "runtime issue. Hosts add their own with `libbpf_compat.register_helper` (loaded "
+        "programs, with a prototype and allowed program types) or `Vm.register_helper` / "
+        "`register_native_helper` (one VM).",
         "",
         "| helper | Linux ID | Windows ID | status |",
         "|---|---|---|---|",
@@ -281,8 +325,9 @@ def render() -> str:
         "",
         "Program types the object loader knows by section name (libbpf's table and the "
         "eBPF-for-Windows names), with each platform's number. XDP, bind, sock_addr, "
-        "sock_ops and process programs of either ABI have their context accesses "
-        "rewritten to their hook's native context.",
+        "sock_ops, process, skb (socket filter, tc, cgroup_skb), tracing and SAMPLE "
+        "programs of either ABI have their context accesses rewritten to their hook's "
+        "native context. Hosts add program types with `register_program_type`.",
         "",
         "| program type | Linux | Windows | sections | status |",
         "|---|---|---|---|---|",

@@ -10,6 +10,21 @@ add new mirror functions there and here together.
 
 from __future__ import annotations
 
+from libbpf_compat.attach import (
+    bpf_link__pin,
+    bpf_link__unpin,
+    bpf_link_get_next_id,
+    bpf_prog_attach,
+    bpf_prog_detach,
+    bpf_prog_detach2,
+    bpf_program__attach_kprobe,
+    bpf_program__attach_perf_event,
+    bpf_program__attach_raw_tracepoint,
+    bpf_program__attach_tcx,
+    bpf_program__attach_tracepoint,
+    bpf_program__attach_uprobe,
+    bpf_tcx_opts,
+)
 from libbpf_compat.elf.log import (
     LIBBPF_DEBUG,
     LIBBPF_INFO,
@@ -130,6 +145,7 @@ from libbpf_compat.pinning import (
     bpf_obj_get,
     bpf_obj_pin,
 )
+from libbpf_compat.prog_load import bpf_prog_load, bpf_prog_load_opts
 from libbpf_compat.ringbuf import (
     BPF_RB_AVAIL_DATA,
     BPF_RB_CONS_POS,
@@ -181,6 +197,9 @@ __all__ = [
     "bpf_link__detach",
     "bpf_link__disconnect",
     "bpf_link__fd",
+    "bpf_link__pin",
+    "bpf_link__unpin",
+    "bpf_link_get_next_id",
     "bpf_map__btf_key_type_id",
     "bpf_map__btf_value_type_id",
     "bpf_map__delete_elem",
@@ -241,9 +260,20 @@ __all__ = [
     "bpf_object__open_mem",
     "bpf_object__pin_maps",
     "bpf_object__unpin_maps",
+    "bpf_prog_attach",
+    "bpf_prog_detach",
+    "bpf_prog_detach2",
+    "bpf_prog_load",
+    "bpf_prog_load_opts",
     "bpf_prog_test_run_opts",
     "bpf_program__attach",
     "bpf_program__attach_cgroup",
+    "bpf_program__attach_kprobe",
+    "bpf_program__attach_perf_event",
+    "bpf_program__attach_raw_tracepoint",
+    "bpf_program__attach_tcx",
+    "bpf_program__attach_tracepoint",
+    "bpf_program__attach_uprobe",
     "bpf_program__attach_xdp",
     "bpf_program__autoload",
     "bpf_program__expected_attach_type",
@@ -260,6 +290,7 @@ __all__ = [
     "bpf_program__set_log_level",
     "bpf_program__set_type",
     "bpf_program__type",
+    "bpf_tcx_opts",
     "bpf_test_run_opts",
     "bpf_xdp_attach",
     "bpf_xdp_attach_opts",

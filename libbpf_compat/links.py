@@ -34,6 +34,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
+import threading
+import weakref
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -58,11 +61,27 @@ from libbpf_compat.mapstore import fd_table
 from libbpf_compat.object import Program
 from libbpf_compat.uapi import BpfProgType
 
+_link_ids = itertools.count(1)
+_links: weakref.WeakValueDictionary[int, Link] = weakref.WeakValueDictionary()
+_link_lock = threading.Lock()
+
+
+def all_links() -> list[Link]:
+    """Every link still alive, by id order (for bpf_link_get_next_id)."""
+    with _link_lock:
+        return [_links[i] for i in sorted(_links)]
+
 
 class Link:
     """An attachment of a program to a hook (libbpf's ``struct bpf_link``)."""
 
     def __init__(self, prog: Program, hook: XdpHook, ifindex: int) -> None:
+        with _link_lock:
+            #: the link's id (as bpf_link_info's), never reused
+            self.id = next(_link_ids)
+            _links[self.id] = self
+        #: where bpf_link__pin pinned it (a pinned link outlives destroy)
+        self.pin_path: str | None = None
         self.prog = prog
         self.hook = hook
         self.ifindex = ifindex
@@ -95,7 +114,8 @@ class Link:
         self.disconnected = True
 
     def destroy(self) -> None:
-        """Detach (unless disconnected) and close the fd (bpf_link__destroy)."""
+        """Detach (unless disconnected, or pinned: a pinned link stays
+        attached until bpf_link__unpin) and close the fd (bpf_link__destroy)."""
         if self.destroyed:
             return
         self.destroyed = True
@@ -103,7 +123,8 @@ class Link:
             self.prog.owner.links.remove(self)
         if self.disconnected:
             return
-        self.detach()
+        if self.pin_path is None:  # a pinned link stays attached until unpinned
+            self.detach()
         if self.fd in fd_table and fd_table.get(self.fd) is self:
             fd_table.close(self.fd)
 
@@ -307,6 +328,11 @@ def bpf_program__attach(prog: Program) -> Link:
         return attach_sock_ops(prog)
     if prog.prog_type == windows_abi.INTERNAL_PROG_PROCESS:
         return attach_process(prog)
+    from libbpf_compat.attach import auto_attach  # tracing, sample, registered types
+
+    found = auto_attach(prog)
+    if found is not None:
+        return found
     hint = ""
     if prog.section_name.split("/")[0] in ("xdp", "xdp.frags"):
         hint = ": XDP programs need an interface, use bpf_program__attach_xdp"
@@ -327,6 +353,10 @@ def bpf_program__attach_cgroup(prog: Program, cgroup_fd: int) -> Link:
                                        f"{cgroup_fd!r}")
     if prog is not None and prog.prog_type == BpfProgType.BPF_PROG_TYPE_SOCK_OPS:
         return attach_sock_ops(prog, cgroup_fd)
+    if prog is not None and prog.prog_type == BpfProgType.BPF_PROG_TYPE_CGROUP_SKB:
+        from libbpf_compat.attach import attach_cgroup_skb
+
+        return attach_cgroup_skb(prog, cgroup_fd)
     return attach_sock_addr(prog, cgroup_fd)
 
 
@@ -391,6 +421,7 @@ __all__ = [
     "ProcessLink",
     "SockAddrLink",
     "SockOpsLink",
+    "all_links",
     "attach_bind",
     "attach_process",
     "attach_sock_addr",

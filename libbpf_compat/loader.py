@@ -20,11 +20,11 @@ same order, with this project's verifier in the kernel's place:
    reference the map's native address, global data the address of the value
    plus the offset, a ``.kconfig`` value its address in the ``.kconfig``
    map, an unresolved weak ``.ksyms`` variable 0, a function address the
-   function's slot index in the linked program -- the VM has no callbacks
-   yet, so helpers such as ``bpf_loop`` that would take it are not
-   implemented); helper calls of Windows-ABI programs are renumbered to the
-   internal IDs (any unknown helper is refused with EINVAL naming the
-   program, instruction and helper); a call to an unresolved weak kfunc
+   function's slot index in the linked program, which callback helpers
+   such as ``bpf_loop`` take); helper calls of Windows-ABI programs are
+   renumbered to the internal IDs (an unknown helper, or one the program's
+   type may not call -- helpers.prototypes.helper_allowed -- is refused
+   with EINVAL naming the program, instruction and helper); a call to an unresolved weak kfunc
    becomes libbpf's poison call, like a CO-RE relocation that cannot be
    satisfied, and fails the run only when reached;
 4. each program is verified (:mod:`libbpf_compat.verifier.load`) on its
@@ -35,10 +35,12 @@ same order, with this project's verifier in the kernel's place:
    libbpf_set_print (the ``verify`` open option turns this off);
 5. each program's code is handed to a :class:`ProgramVm` (a
    :class:`~libbpf_compat.vm.Vm` that keeps the maps its code points into
-   alive) with the C helpers registered and a helper for libbpf's poison
-   call that fails the run: without bounds checks when the verifier proved
-   it safe and a hook here runs its type, with them otherwise (verification
-   off, or a type whose context only the verifier knows).
+   alive) with the C helpers and the host's (helpers.host) registered and a
+   helper for libbpf's poison call that fails the run (a call to a helper
+   nobody implements fails the load with EINVAL): without bounds checks
+   when the verifier proved it safe and a hook here runs its type, with
+   them otherwise (verification off, a type whose context only the
+   verifier knows, or a feature the verifier does not model yet).
 
 Any error undoes everything: the fds are closed, the maps freed, and the
 object stays unloaded.
@@ -69,21 +71,33 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from libbpf_compat._native import ffi
-from libbpf_compat.abi import internal_helper, internal_map_type
+from libbpf_compat.abi import internal_helper, internal_map_flags, internal_map_type
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.abi.ctx_rewrite import rewrite_context_accesses
-from libbpf_compat.btf import POISON_HELPER, Btf, BtfExt, CoreRelo, patch_insn, resolve_core_relo
+from libbpf_compat.btf import (
+    POISON_HELPER,
+    Btf,
+    BtfExt,
+    BtfKind,
+    CoreRelo,
+    patch_insn,
+    resolve_core_relo,
+)
 from libbpf_compat.elf.functions import Function
 from libbpf_compat.elf.log import pr_debug, pr_warn
 from libbpf_compat.elf.relocations import RelocKind
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.helpers.host import register_host_helpers
+from libbpf_compat.helpers.ids import helper_by_internal
 from libbpf_compat.helpers.native import register_c_helpers
-from libbpf_compat.hooks.contexts import HOOK_CONTEXTS, NATIVE_CONTEXTS, context_types_btf
+from libbpf_compat.helpers.prototypes import helper_allowed
+from libbpf_compat.hooks import registry
+from libbpf_compat.hooks.contexts import context_types_btf, hook_contexts
 from libbpf_compat.isa import SLOT_SIZE
 from libbpf_compat.isa import opcodes as op
 from libbpf_compat.mapstore import NativeMap, create_map, fd_table
 from libbpf_compat.pinning import open_pinned_if_compatible, pin_map, unpin_path
-from libbpf_compat.uapi import BPF_F_RDONLY_PROG, BpfMapType
+from libbpf_compat.uapi import BPF_F_RDONLY_PROG, BpfMapType, BpfProgType
 from libbpf_compat.verifier.load import verify_for_load
 from libbpf_compat.vm import Vm
 
@@ -265,9 +279,10 @@ def _inner_template(obj: BpfObject, map_: ObjectMap,
     if d.inner is not None:
         inner = d.inner
         inner_type = inner.type if inner.internal else internal_map_type(obj.abi, inner.type)
+        inner_flags = internal_map_flags(obj.abi, inner_type, inner.map_flags)
         try:
             return create_map(inner_type, f"{map_.name[:9]}.inner", inner.key_size,
-                              inner.value_size, inner.max_entries, inner.map_flags,
+                              inner.value_size, inner.max_entries, inner_flags,
                               map_extra=inner.map_extra)
         except LibbpfError as exc:
             raise LibbpfError(exc.errno or errno.EINVAL,
@@ -284,10 +299,13 @@ def _create_map(obj: BpfObject, map_: ObjectMap, created: dict[int, NativeMap]) 
     d = map_.definition
     where = f"object {obj.name!r}: map {map_.name!r}"
     map_type = d.type if d.internal else internal_map_type(obj.abi, d.type)
+    map_flags = d.map_flags if d.internal else internal_map_flags(obj.abi, map_type, d.map_flags)
     inner = _inner_template(obj, map_, created) if map_type in _MAP_OF_MAPS else None
+    lock_off = _spin_lock_offset(obj.btf, d.btf_value_type_id, where)
     try:
         native = create_map(map_type, map_.name, d.key_size, d.value_size, d.max_entries,
-                            d.map_flags, map_extra=d.map_extra, inner_map=inner)
+                            map_flags, spin_lock_off=lock_off, map_extra=d.map_extra,
+                            inner_map=inner)
     except LibbpfError as exc:
         raise LibbpfError(exc.errno or errno.EINVAL,
                           f"{where}: cannot create: {exc.strerror}") from exc
@@ -300,6 +318,24 @@ def _create_map(obj: BpfObject, map_: ObjectMap, created: dict[int, NativeMap]) 
             raise LibbpfError(exc.errno or errno.EINVAL,
                               f"{where}: initial value: {exc.strerror}") from exc
     return native
+
+
+def _spin_lock_offset(btf: Btf | None, value_type_id: int, where: str) -> int:
+    """The offset of the ``struct bpf_spin_lock`` member of a map's BTF
+    value type, -1 when it has none (as Linux, only a top-level member
+    counts, and two of them are EINVAL)."""
+    if btf is None or not value_type_id:
+        return -1
+    value = btf.resolved(value_type_id)
+    if value.kind not in (BtfKind.STRUCT, BtfKind.UNION):
+        return -1
+    found = [m.bit_offset // 8 for m in btf.members(value.id)
+             if btf.resolved(m.type).kind == BtfKind.STRUCT
+             and btf.resolved(m.type).name == "bpf_spin_lock"]
+    if len(found) > 1:
+        raise LibbpfError(errno.EINVAL, f"{where}: the value holds {len(found)} "
+                                        "struct bpf_spin_lock, at most one is allowed")
+    return found[0] if found else -1
 
 
 def _reuse_pinned(obj: BpfObject, map_: ObjectMap) -> NativeMap | None:
@@ -414,18 +450,37 @@ def _resolve_relocations(prog: Program, code: bytearray, maps: list[NativeMap]) 
 
 def _renumber_helpers(prog: Program, code: bytearray) -> None:
     windows_type = _WINDOWS_PROG_TYPE.get(prog.prog_type) if prog.abi == "windows" else None
+    own = registry.own_helper_ids(prog.prog_type)  # a registered type's own helpers
+    calls: list[tuple[int, int]] = []
     slot = 0
     while slot * SLOT_SIZE < len(code):
         opcode, regs, _off, imm = _SLOT.unpack_from(code, slot * SLOT_SIZE)
-        if opcode == op.OPCODE_CALL and regs >> 4 == 0 and imm != POISON_HELPER:
+        if opcode == op.OPCODE_CALL and regs >> 4 == 0 and imm in own:
+            calls.append((slot, imm))
+        elif opcode == op.OPCODE_CALL and regs >> 4 == 0 and imm != POISON_HELPER:
             try:
                 internal = internal_helper(prog.abi, imm, windows_type)
             except LibbpfError as exc:
                 raise LibbpfError(errno.EINVAL,
                                   f"program {prog.name!r}: instruction {slot}: call to "
                                   f"unknown {prog.abi} helper {imm} ({exc.strerror})") from exc
+            if not helper_allowed(internal, prog.prog_type):
+                helper = helper_by_internal(internal)
+                name = f"bpf_{helper.name}" if helper is not None else f"helper {internal}"
+                raise LibbpfError(errno.EINVAL,
+                                  f"program {prog.name!r}: instruction {slot}: {name} ({imm}) "
+                                  f"is not allowed in programs of type {_type_name(prog)}")
             _SLOT.pack_into(code, slot * SLOT_SIZE, opcode, regs, _off, internal)
+            calls.append((slot, internal))
         slot += 2 if opcode == op.OPCODE_LDDW else 1
+    registry.check_helpers(prog.prog_type, prog.name, calls)
+
+
+def _type_name(prog: Program) -> str:
+    try:
+        return BpfProgType(prog.prog_type).name
+    except ValueError:
+        return str(prog.prog_type)
 
 
 def linked_code(obj: BpfObject, prog: Program, ext: BtfExt | None, target: Btf | None) -> bytes:
@@ -443,11 +498,15 @@ def _prepare_code(prog: Program, linked: bytes, maps: list[NativeMap]) -> bytes:
     accesses rewritten to the hook's native context."""
     code = bytearray(linked)
     _resolve_relocations(prog, code, maps)
-    layout = HOOK_CONTEXTS.get((prog.prog_type, prog.abi))
-    if layout is not None:
-        native = NATIVE_CONTEXTS[prog.prog_type]
-        return rewrite_context_accesses(bytes(code), layout, native, prog.name)
-    return bytes(code)
+    return rewrite_context(prog, bytes(code))
+
+
+def rewrite_context(prog: Program, code: bytes) -> bytes:
+    """``code`` with its context accesses moved to its hook's native context."""
+    layouts = hook_contexts(prog.prog_type, prog.abi)
+    if layouts is not None:
+        return rewrite_context_accesses(code, layouts[0], layouts[1], prog.name)
+    return code
 
 
 def _reached_poison(r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
@@ -465,8 +524,31 @@ def _build_vm(prog: Program, code: bytes, maps: tuple[NativeMap, ...], *,
         raise LibbpfError(exc.errno or errno.EINVAL,
                           f"program {prog.name!r}: {exc.strerror}") from exc
     register_c_helpers(vm)
+    register_host_helpers(vm)
+    registry.register_own_helpers(prog.prog_type, vm)
     vm.register_helper(POISON_HELPER, _reached_poison)
+    try:  # resolve the helper calls now: a call to a helper nobody implements fails the load
+        vm.link()
+    except LibbpfError as exc:
+        raise LibbpfError(exc.errno or errno.EINVAL,
+                          f"program {prog.name!r}: {exc.strerror}{_named_call(code, exc)}") from exc
     return vm
 
 
-__all__ = ["LoadState", "ProgramVm", "ReachedPoison", "load_object"]
+def _named_call(code: bytes, exc: LibbpfError) -> str:
+    """" (bpf_NAME)" for an error at a helper call the registry names."""
+    pc = getattr(exc, "pc", None)
+    if pc is None or not 0 <= pc * SLOT_SIZE < len(code):
+        return ""
+    opcode, _regs, _off, imm = _SLOT.unpack_from(code, pc * SLOT_SIZE)
+    helper = helper_by_internal(imm) if opcode == op.OPCODE_CALL else None
+    return f" (bpf_{helper.name}, not implemented)" if helper is not None else ""
+
+
+#: The one place a loaded program's VM is built (objects and bpf_prog_load).
+build_program_vm = _build_vm
+#: Helper calls renumbered from the program's ABI (objects and bpf_prog_load).
+renumber_helpers = _renumber_helpers
+
+__all__ = ["LoadState", "ProgramVm", "ReachedPoison", "build_program_vm", "load_object",
+           "renumber_helpers", "rewrite_context"]

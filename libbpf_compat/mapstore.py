@@ -445,7 +445,9 @@ _SUPPORTED_TYPES = frozenset({BpfMapType.BPF_MAP_TYPE_HASH, BpfMapType.BPF_MAP_T
                               BpfMapType.BPF_MAP_TYPE_PROG_ARRAY,
                               BpfMapType.BPF_MAP_TYPE_ARRAY_OF_MAPS,
                               BpfMapType.BPF_MAP_TYPE_HASH_OF_MAPS,
-                              BpfMapType.BPF_MAP_TYPE_PERF_EVENT_ARRAY})
+                              BpfMapType.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+                              BpfMapType.BPF_MAP_TYPE_DEVMAP,
+                              BpfMapType.BPF_MAP_TYPE_DEVMAP_HASH})
 _REF_TYPES = frozenset({BpfMapType.BPF_MAP_TYPE_PROG_ARRAY,
                         BpfMapType.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
                         BpfMapType.BPF_MAP_TYPE_ARRAY_OF_MAPS,

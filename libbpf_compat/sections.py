@@ -176,9 +176,32 @@ SECTION_DEFS: tuple[SectionDef, ...] = (
 )
 
 
+#: Section names of program types a host registered (hooks.registry),
+#: looked up before the built-in table.
+_REGISTERED_DEFS: list[SectionDef] = []
+
+
+def register_section_defs(definitions: list[SectionDef], type_name: str) -> None:
+    """Add a registered program type's section names, all or none; EEXIST
+    when a name already selects a program type (or would take over names
+    that do)."""
+    for i, definition in enumerate(definitions):
+        probe = definition.pattern.removesuffix("+")
+        for existing in (*_REGISTERED_DEFS, *SECTION_DEFS, *definitions[:i]):
+            known = existing.pattern.removesuffix("+")
+            shadows = definition.pattern.endswith("+") and known.startswith(probe + "/")
+            if known == probe or existing.matches(probe) or shadows:
+                raise LibbpfError(errno.EEXIST, f"section name {definition.pattern!r} "
+                                                f"already selects program type "
+                                                f"{existing.prog_type}")
+    _REGISTERED_DEFS.extend(definitions)
+    for definition in definitions:
+        _WINDOWS_PROG_NAMES[definition.prog_type] = type_name
+
+
 def section_def(name: str) -> SectionDef | None:
     """The table entry ``name`` selects, or None for an unknown section name."""
-    for definition in SECTION_DEFS:
+    for definition in (*_REGISTERED_DEFS, *SECTION_DEFS):
         if definition.matches(name):
             return definition
     return None
@@ -202,7 +225,7 @@ def libbpf_attach_type_by_name(name: str) -> int:
     return definition.attach_type
 
 
-_WINDOWS_PROG_NAMES = {
+_WINDOWS_PROG_NAMES: dict[int, str] = {
     win.INTERNAL_PROG_BIND: "bind",
     win.INTERNAL_PROG_PROCESS: "process",
     win.INTERNAL_PROG_SAMPLE: "sample",
@@ -248,5 +271,6 @@ __all__ = [
     "libbpf_bpf_map_type_str",
     "libbpf_bpf_prog_type_str",
     "libbpf_prog_type_by_name",
+    "register_section_defs",
     "section_def",
 ]

@@ -1,12 +1,15 @@
 """``bpf_prog_test_run_opts``: run a loaded program once or ``repeat``
 times on input the caller gives, as Linux's BPF_PROG_TEST_RUN does.
 
-XDP programs get ``data_in`` as the packet (at least 14 bytes, placed after
-256 bytes of headroom) and a native XDP context; ``ctx_in`` / ``ctx_out`` are
-in the program's own layout (Linux ``struct xdp_md`` or eBPF-for-Windows
-``xdp_md_t``), with ``data`` / ``data_end`` given as offsets as Linux
-reports them. SYSCALL programs get ``ctx_in`` itself as their context and
-``ctx_out`` is the context after the run. ``retval`` is the program's own
+XDP programs get ``data_in`` as the packet (at least 14 bytes, placed in a
+frame with Linux's 256 bytes of headroom and its tailroom:
+:mod:`libbpf_compat.hooks.xdp_frame`) and a native XDP context; ``ctx_in`` /
+``ctx_out`` are in the program's own layout (Linux ``struct xdp_md`` or
+eBPF-for-Windows ``xdp_md_t``), with ``data`` / ``data_end`` given as
+offsets from ``data_meta`` as Linux reports them; ``data_out`` is the
+metadata the program added, then the packet. SYSCALL programs get
+``ctx_in`` itself as their context and ``ctx_out`` is the context after
+the run. ``retval`` is the program's own
 return value (its ABI's numbering), ``duration`` the mean ns per run. Other
 program types run on their hooks, which come with the runtime issue.
 
@@ -24,6 +27,10 @@ family are taken as given, in the program's own numbering. PROCESS programs
 pointers must be 0. ``ctx_out`` is the context after the run in the same
 layout (the bind and process pointers as 0 and the region's size, as Linux
 reports XDP's).
+
+The skb program types (SOCKET_FILTER, SCHED_CLS, CGROUP_SKB), the tracing
+types and registered program types (SAMPLE among them) run in
+:mod:`libbpf_compat.test_run_hooks`.
 """
 
 from __future__ import annotations
@@ -48,8 +55,8 @@ from libbpf_compat.hooks.contexts import (
     SOCK_OPS_WINDOWS,
     CtxLayout,
 )
-from libbpf_compat.hooks.xdp import ETH_HLEN, run_xdp
-from libbpf_compat.hooks.xdp import XDP_PACKET_HEADROOM as XDP_PACKET_HEADROOM
+from libbpf_compat.hooks.xdp_frame import ETH_HLEN, run_xdp_frame
+from libbpf_compat.hooks.xdp_frame import XDP_PACKET_HEADROOM as XDP_PACKET_HEADROOM
 from libbpf_compat.mapstore import fd_table
 from libbpf_compat.object import Program
 from libbpf_compat.uapi import BpfProgType
@@ -120,6 +127,11 @@ def bpf_prog_test_run_opts(prog_fd: int, opts: bpf_test_run_opts) -> int:
     elif prog.prog_type == windows_abi.INTERNAL_PROG_PROCESS:
         _run_region(prog, opts, repeat, PROCESS_WINDOWS, PROCESS_NATIVE)
     else:
+        from libbpf_compat import test_run_hooks  # skb, tracing and registered types
+
+        if test_run_hooks.handles(prog.prog_type):
+            test_run_hooks.test_run(prog, opts, repeat)
+            return 0
         raise LibbpfError(errno.ENOTSUP, f"test_run of program {prog.name!r} (type "
                                          f"{prog.prog_type}) needs its hook, which is not "
                                          "available yet")
@@ -142,6 +154,9 @@ def _run_syscall(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
     opts.ctx_out = _limit(bytes(ctx), opts.ctx_size_out, "ctx_out", opts) if ctx else None
 
 
+_PAGE_SIZE = 4096
+
+
 def _xdp_ctx_in(prog: Program, ctx_in: bytes | None, size: int) -> tuple[int, int]:
     """(ingress_ifindex, rx_queue_index) from ctx_in in the program's layout."""
     if not ctx_in:
@@ -151,9 +166,14 @@ def _xdp_ctx_in(prog: Program, ctx_in: bytes | None, size: int) -> tuple[int, in
             raise LibbpfError(errno.EINVAL, f"ctx_in must be a {_WINDOWS_XDP_MD.size}-byte "
                                             "xdp_md_t")
         return _WINDOWS_XDP_MD.unpack(ctx_in)[3], 0
-    if len(ctx_in) != _LINUX_XDP_MD.size:
-        raise LibbpfError(errno.EINVAL, f"ctx_in must be a {_LINUX_XDP_MD.size}-byte xdp_md")
-    data, data_end, meta, ingress, queue, egress = _LINUX_XDP_MD.unpack(ctx_in)
+    # as Linux's bpf_ctx_init: a shorter ctx_in reads as zeros, a longer one
+    # (a page at most) must be zero past struct xdp_md
+    if len(ctx_in) > _PAGE_SIZE or any(ctx_in[_LINUX_XDP_MD.size:]):
+        raise LibbpfError(errno.E2BIG, f"ctx_in: {len(ctx_in)} bytes, and the bytes past the "
+                                       f"{_LINUX_XDP_MD.size}-byte xdp_md must be zero (a "
+                                       f"page at most)")
+    raw = bytes(ctx_in[:_LINUX_XDP_MD.size]).ljust(_LINUX_XDP_MD.size, b"\0")
+    data, data_end, meta, ingress, queue, egress = _LINUX_XDP_MD.unpack(raw)
     if data or meta or egress or data_end not in (0, size):
         raise LibbpfError(errno.EINVAL, "ctx_in: data and data_meta must be 0, data_end the "
                                         "packet size and egress_ifindex 0, as Linux requires")
@@ -167,13 +187,15 @@ def _run_xdp(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
                                         f"bytes, data_in has {len(data)}")
     ingress, queue = _xdp_ctx_in(prog, opts.ctx_in, len(data))
     assert prog.vm is not None
-    result, packet = run_xdp(prog.vm, data, ingress, queue, repeat)
-    _finish(opts, result)
-    opts.data_out = _limit(packet, opts.data_size_out, "data_out", opts)
+    out = run_xdp_frame(prog.vm, data, ingress, queue, repeat)
+    _finish(opts, out.run)
+    # as Linux: data_out starts at data_meta, ctx_out's offsets count from there
+    opts.data_out = _limit(out.meta + out.packet, opts.data_size_out, "data_out", opts)
+    meta, end = len(out.meta), len(out.meta) + len(out.packet)
     if prog.abi == "windows":
-        ctx_out = _WINDOWS_XDP_MD.pack(0, len(data), 0, ingress)
+        ctx_out = _WINDOWS_XDP_MD.pack(meta, end, 0, ingress)
     else:
-        ctx_out = _LINUX_XDP_MD.pack(0, len(data), 0, ingress, queue, 0)
+        ctx_out = _LINUX_XDP_MD.pack(meta, end, 0, ingress, queue, 0)
     opts.ctx_out = _limit(ctx_out, opts.ctx_size_out, "ctx_out", opts)
 
 

@@ -74,8 +74,21 @@ class RunResult:
     insn_count: int
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """A :class:`Vm`'s run settings as :meth:`Vm.run_settings` gives them:
+    the native program, the budget (0: none), the runtime, the lbc_exec
+    flags and the (address, size, writable) regions a checked run may touch."""
+
+    program: Any
+    budget: int
+    runtime: Any
+    flags: int
+    regions: tuple[tuple[int, int, bool], ...]
+
+
 @dataclass
-class _RunState:
+class RunState:
     """What a Python helper left behind during one run."""
 
     exception: BaseException | None = None
@@ -101,14 +114,15 @@ def lbc_py_helper(ex: Any, data: Any, r1: int, r2: int, r3: int, r4: int, r5: in
     except TailCall as tail:
         return int(lib.lbc_exec_tail_call(ex, tail.target._program())) & U64_MASK
     except BaseException as exc:  # re-raised by Vm.run in the caller's thread
-        state: _RunState = ffi.from_handle(ex.host)
+        state: RunState = ffi.from_handle(ex.host)
         state.exception = exc
         msg = f"helper {helper.helper_id} raised {type(exc).__name__}: {exc}"
         lib.lbc_exec_fail(ex, -errno.EINVAL, msg.encode()[:200])
     return 0
 
 
-def _error_from(err: Any) -> VmError:
+def error_from(err: Any) -> VmError:
+    """The VmError for a native lbc_error."""
     pc = int(err.pc)
     return VmError(-int(err.code), ffi.string(err.msg).decode(errors="replace"),
                    pc if pc >= 0 else None, int(err.addr) or None)
@@ -129,7 +143,7 @@ def load_program(code: bytes, helpers: list[_Helper] | None = None, *,
     flags = lib.LBC_LOAD_DEFER_HELPERS if defer_helpers else 0
     rc = lib.lbc_prog_load(code, len(code), table, len(helpers), flags, out, err)
     if rc:
-        raise _error_from(err)
+        raise error_from(err)
     return ffi.gc(out[0], lib.lbc_prog_free)
 
 
@@ -161,6 +175,7 @@ class Vm:
         self._lock = threading.Lock()
         self._prog: Any = load_program(self.code, defer_helpers=True)
         self._linked: Any = None
+        self._settings: RunSettings | None = None
 
     @property
     def insn_count(self) -> int:
@@ -197,6 +212,7 @@ class Vm:
         pinned (it cannot be resized) while the Vm lives."""
         keep, addr, size = pin_buffer(buf, writable)
         self._regions.append((keep, addr, size, writable))
+        self._settings = None
         return addr
 
     def add_raw_region(self, address: int, size: int, *, writable: bool,
@@ -206,6 +222,7 @@ class Vm:
         if address <= 0 or size <= 0 or address + size > (1 << 64):
             raise LibbpfError(errno.EINVAL, f"invalid region {address:#x}+{size}")
         self._regions.append((keepalive, address, size, writable))
+        self._settings = None
 
     def _program(self) -> Any:
         with self._lock:
@@ -213,21 +230,60 @@ class Vm:
                 self._linked = load_program(self.code, list(self._helpers.values()))
             return self._linked
 
+    def link(self) -> None:
+        """Resolve the program's helper calls against the registered helpers
+        now (a run does it first otherwise); VmError for an unknown helper."""
+        self._program()
+
+    #: attributes whose change makes run_settings() build new settings
+    _SETTINGS_FIELDS = frozenset({"bounds_check", "budget", "count_instructions", "runtime",
+                                  "_linked"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in Vm._SETTINGS_FIELDS:
+            object.__setattr__(self, "_settings", None)
+
+    def run_settings(self) -> RunSettings:
+        """What a host that runs this program from C needs (the XDP hook's
+        packet path): the native program and what :meth:`run_repeat` would
+        put in the run's state; a new object whenever any of it changes."""
+        settings = self._settings
+        if settings is not None:
+            return settings
+        prog = self._program()
+        if self.budget is not None and self.budget <= 0:
+            raise LibbpfError(errno.EINVAL, f"budget must be positive, not {self.budget}")
+        flags = (lib.LBC_RUN_CHECKED if self.bounds_check else 0) | (
+            lib.LBC_RUN_COUNT if self.count_instructions else 0)
+        settings = RunSettings(
+            prog, self.budget or 0, self.runtime, flags,
+            tuple((addr, size, writable) for _, addr, size, writable in self._regions))
+        with self._lock:
+            if self._linked is prog:  # not relinked meanwhile
+                object.__setattr__(self, "_settings", settings)
+        return settings
+
     def run(self, mem: Buffer | None = None) -> int:
         """Run with r1 = address of ``mem`` and r2 = its length; return r0."""
         return self.run_repeat(mem, 1).retval
 
     def run_repeat(self, mem: Buffer | None, repeat: int, *,
-                   regions: Sequence[tuple[bytearray | memoryview, bool]] = ()) -> RunResult:
-        """Run ``repeat`` times on the same memory, timed in C; stops at the
-        first error. The memory is shared by the runs (stores accumulate).
+                   regions: Sequence[tuple[bytearray | memoryview, bool]] = (),
+                   packet: int | None = None) -> RunResult:
+        """Run ``repeat`` times on the same memory, timed in C (the thread's
+        CPU time: like the kernel's test_run timer, which stops while the
+        task is rescheduled, time spent preempted does not count); stops at
+        the first error. The memory is shared by the runs (stores accumulate).
         ``regions`` are (buffer, writable) pairs checked runs may also touch
-        during this call only (a hook's packet, say)."""
+        during this call only (a hook's packet, say); ``packet`` is the index
+        of the region legacy LD_ABS / LD_IND loads read (an skb's data),
+        None: they read ``mem``."""
         if not 1 <= repeat < (1 << 32):
             raise LibbpfError(errno.EINVAL, f"repeat must be in 1..2**32-1, not {repeat}")
         prog = self._program()
         ex = ffi.new("lbc_exec *")
-        state = _RunState()
+        state = RunState()
         state_handle = ffi.new_handle(state)
         ex.host = state_handle
         ex.runtime = self.runtime.c_ptr if self.runtime is not None else ffi.NULL
@@ -249,6 +305,9 @@ class Vm:
             slot.writable = int(writable)
         ex.regions = c_regions
         ex.nregions = len(spans)
+        if packet is not None:
+            ex.pkt = views[packet]
+            ex.pkt_len = len(views[packet])
         total = ffi.new("uint64_t *")
         if mem is None:
             rc = lib.lbc_run_repeat(prog, ex, ffi.NULL, 0, repeat, total)
@@ -263,9 +322,9 @@ class Vm:
             ffi.release(v)
         self.last_insn_count = int(ex.insn_count)
         if state.exception is not None:
-            raise _error_from(ex.err) from state.exception
+            raise error_from(ex.err) from state.exception
         if rc:
-            raise _error_from(ex.err)
+            raise error_from(ex.err)
         return RunResult(int(ex.retval), int(total[0]) / repeat, int(ex.insn_count))
 
 

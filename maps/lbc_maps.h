@@ -38,6 +38,10 @@ void lbc_map_free(lbc_map *m);
 /* Program side. lookup returns the value in the region (for per-CPU maps the
  * calling slot's value) or NULL when absent. */
 void *lbc_map_lookup(lbc_map *m, const void *key);
+
+/* Device maps: the ifindex at `key` of a DEVMAP or DEVMAP_HASH; -ENOENT for
+ * an absent key or an empty slot (ifindex 0), -EINVAL for another map type. */
+int lbc_devmap_target(lbc_map *m, uint32_t key, uint32_t *ifindex);
 int lbc_map_update(lbc_map *m, const void *key, const void *value, uint64_t flags);
 int lbc_map_delete(lbc_map *m, const void *key);
 /* key NULL (or absent) gives the first key; -ENOENT after the last. */

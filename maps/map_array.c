@@ -6,7 +6,7 @@
 #define ARRAY_FLAGS (LBC_F_NUMA_NODE | LBC_F_MMAPABLE | LBC_F_ACCESS_MASK | \
                      LBC_F_PRESERVE_ELEMS | LBC_F_INNER_MAP)
 
-static uint64_t values_off(void) { return (sizeof(lbc_region_hdr) + 63u) & ~(uint64_t)63u; }
+static uint64_t values_off(void) { return lbc_array_values_off(); }
 
 static int array_check(const lbc_map_attr *a)
 {

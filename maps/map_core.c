@@ -16,6 +16,10 @@ static const lbc_map_ops *ops_for(uint32_t map_type)
     case LBC_MAP_ARRAY:
     case LBC_MAP_PERCPU_ARRAY:
         return &lbc_array_ops;
+    case LBC_MAP_DEVMAP:
+        return &lbc_devmap_ops;
+    case LBC_MAP_DEVMAP_HASH:
+        return &lbc_hash_ops;
     case LBC_MAP_QUEUE:
     case LBC_MAP_STACK:
         return &lbc_queue_stack_ops;
@@ -58,6 +62,9 @@ static int check_common(const lbc_map_attr *attr)
         return -EINVAL;
     if (attr->map_extra != 0 && attr->map_type != LBC_MAP_BLOOM_FILTER)
         return -EINVAL;
+    if ((attr->map_type == LBC_MAP_DEVMAP || attr->map_type == LBC_MAP_DEVMAP_HASH) &&
+        lbc_devmap_check(attr))
+        return -EINVAL;
     if (attr->spin_lock_off >= 0) {
         uint64_t off = (uint64_t)attr->spin_lock_off;
         if (is_percpu(attr->map_type) || (off & 3u) || off + 4u > attr->value_size)
@@ -83,6 +90,12 @@ void lbc_map_init_handle(lbc_map *m, unsigned char *base, const lbc_map_ops *ops
     m->ncpus = r->ncpus;
     m->spin_lock_off = r->spin_lock_off;
     m->percpu = is_percpu(r->map_type);
+    m->fast = LBC_FAST_OTHER;
+    if (r->map_type == LBC_MAP_ARRAY || r->map_type == LBC_MAP_PERCPU_ARRAY) {
+        m->fast = m->percpu ? LBC_FAST_PERCPU_ARRAY : LBC_FAST_ARRAY;
+        m->array_values = base + lbc_array_values_off();
+        m->array_elem_bytes = (uint64_t)m->value_stride * m->ncpus;
+    }
 }
 
 int lbc_map_create(const lbc_map_attr *attr, lbc_map **out)

@@ -118,7 +118,7 @@ static void hash_init(lbc_map *m)
 
 /* ---- hashing, elements, buckets ---- */
 
-static uint32_t hash_key(const void *key, uint32_t len, uint32_t seed)
+static inline uint32_t hash_key(const void *key, uint32_t len, uint32_t seed)
 {
     const unsigned char *p = key;
     uint64_t h = seed ^ ((uint64_t)len * 0x9e3779b97f4a7c15ull);
@@ -131,8 +131,28 @@ static uint32_t hash_key(const void *key, uint32_t len, uint32_t seed)
         len -= 8;
     }
     if (len) {
+        /* the last 1..7 bytes, as a memcpy into a zeroed u64 gives them,
+         * with fixed-size loads on little-endian hosts */
         uint64_t w = 0;
+#if LBC_BIG_ENDIAN
         memcpy(&w, p, len);
+#else
+        uint32_t w4 = 0;
+        uint16_t w2 = 0;
+        switch (len) {
+        case 1: w = p[0]; break;
+        case 2: memcpy(&w2, p, 2); w = w2; break;
+        case 3: memcpy(&w2, p, 2); w = w2 | (uint64_t)p[2] << 16; break;
+        case 4: memcpy(&w4, p, 4); w = w4; break;
+        case 5: memcpy(&w4, p, 4); w = w4 | (uint64_t)p[4] << 32; break;
+        case 6: memcpy(&w4, p, 4); memcpy(&w2, p + 4, 2); w = w4 | (uint64_t)w2 << 32; break;
+        default:
+            memcpy(&w4, p, 4);
+            memcpy(&w2, p + 4, 2);
+            w = w4 | (uint64_t)w2 << 32 | (uint64_t)p[6] << 48;
+            break;
+        }
+#endif
         h = (h ^ w) * 0x94d049bb133111ebull;
         h ^= h >> 29;
     }
@@ -162,13 +182,34 @@ static void bucket_lock(bucket *b)
 }
 static void bucket_unlock(bucket *b) { lbc_astore_u32(&b->seq, b->seq + 1u); }
 
-/* Walk a chain (caller holds the lock or validates the sequence after). */
-static lbc_hash_elem *chain_find(const lbc_map *m, const bucket *b, const void *key, uint32_t h)
+/* Does an element's key equal key? Fixed-size compares for the usual sizes. */
+static inline int key_eq(const lbc_map *m, const unsigned char *a, const void *key)
 {
+    if (m->key_size == 4) {
+        uint32_t x, y;
+        memcpy(&x, a, 4);
+        memcpy(&y, key, 4);
+        return x == y;
+    }
+    if (m->key_size == 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, key, 8);
+        return x == y;
+    }
+    return memcmp(a, key, m->key_size) == 0;
+}
+
+/* Walk a chain (caller holds the lock or validates the sequence after). */
+static inline lbc_hash_elem *chain_find(const lbc_map *m, const bucket *b, const void *key,
+                                        uint32_t h)
+{
+    /* read once: the loop's acquire loads would make the compiler reload them */
+    const uint32_t max_steps = m->max_entries;
     uint32_t link = lbc_aload_u32(&b->head);
-    for (uint32_t steps = 0; link && steps <= m->max_entries; steps++) {
+    for (uint32_t steps = 0; link && steps <= max_steps; steps++) {
         lbc_hash_elem *e = lbc_hash_elem_at(m, link - 1u);
-        if (lbc_aload_u32(&e->hash) == h && memcmp(elem_key(e), key, m->key_size) == 0)
+        if (lbc_aload_u32(&e->hash) == h && key_eq(m, elem_key(e), key))
             return e;
         link = lbc_aload_u32(&e->next);
     }
@@ -401,7 +442,7 @@ static lbc_hash_elem *remove_key(lbc_map *m, const void *key, void *value_out, u
     lbc_hash_elem *found = NULL;
     for (uint32_t steps = 0; *link && steps <= m->max_entries; steps++) {
         lbc_hash_elem *e = lbc_hash_elem_at(m, *link - 1u);
-        if (e->hash == h && memcmp(elem_key(e), key, m->key_size) == 0) {
+        if (e->hash == h && key_eq(m, elem_key(e), key)) {
             if (value_out)
                 copy_out(m, e, value_out, flags);
             lbc_astore_u32(link, e->next);

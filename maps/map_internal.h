@@ -33,6 +33,8 @@
 #define LBC_MAP_LPM_TRIE 11u
 #define LBC_MAP_ARRAY_OF_MAPS 12u
 #define LBC_MAP_HASH_OF_MAPS 13u
+#define LBC_MAP_DEVMAP 14u
+#define LBC_MAP_DEVMAP_HASH 25u
 
 #define LBC_ANY 0u
 #define LBC_NOEXIST 1u
@@ -86,6 +88,18 @@ typedef struct lbc_region_hdr {
 
 typedef struct lbc_map_ops lbc_map_ops;
 
+/* How a program's lookup reaches a map (lbc_map.fast): arrays inline, the
+ * rest through their family's lookup. */
+#define LBC_FAST_OTHER 0u
+#define LBC_FAST_ARRAY 1u
+#define LBC_FAST_PERCPU_ARRAY 2u
+
+/* Where an ARRAY / PERCPU_ARRAY region's values start. */
+static inline uint64_t lbc_array_values_off(void)
+{
+    return (sizeof(lbc_region_hdr) + 63u) & ~(uint64_t)63u;
+}
+
 struct lbc_map {
     unsigned char *base;     /* the region */
     lbc_region_hdr *r;
@@ -95,6 +109,11 @@ struct lbc_map {
     uint32_t ncpus;
     int32_t spin_lock_off;
     int percpu;
+    /* program-side fast path (map_fast.h): LBC_FAST_* and, for arrays, the
+     * first value and the bytes from one element to the next */
+    uint32_t fast;
+    uint64_t array_elem_bytes;
+    unsigned char *array_values;
     /* hash family, cached from the region header */
     int lru, percpu_lru;
     uint32_t bucket_mask, elem_size, key_stride, seed;
@@ -133,6 +152,7 @@ struct lbc_map_ops {
 };
 
 extern const lbc_map_ops lbc_array_ops;
+extern const lbc_map_ops lbc_devmap_ops;
 extern const lbc_map_ops lbc_hash_ops;
 extern const lbc_map_ops lbc_ringbuf_ops;
 extern const lbc_map_ops lbc_queue_stack_ops;
@@ -230,6 +250,9 @@ void lbc_map_init_handle(lbc_map *m, unsigned char *base, const lbc_map_ops *ops
 const lbc_map_ops *lbc_map_ops_for(uint32_t map_type);
 int lbc_map_type_is_percpu(uint32_t map_type);
 static inline uint32_t lbc_round8(uint32_t n) { return (n + 7u) & ~7u; }
+/* Device maps (map_devmap.c): BPF_MAP_CREATE's devmap checks. */
+int lbc_devmap_check(const lbc_map_attr *a);
+
 /* Copy a value, leaving a spin lock field in dst untouched. */
 void lbc_copy_value(const lbc_map *m, void *dst, const void *src);
 /* Copy a value under the value's spin lock (BPF_F_LOCK). */

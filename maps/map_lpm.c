@@ -117,32 +117,60 @@ static inline int extract_bit(const unsigned char *data, uint32_t index)
     return (data[index / 8u] >> (7u - index % 8u)) & 1;
 }
 
-/* Leading bits node and key share, at most the shorter of their prefixes. */
-static uint32_t prefix_match_len(lpm_node *n, uint32_t np, const unsigned char *data,
-                                 uint32_t prefixlen)
+/* n (8, 4 or 1) bytes at p as a big-endian number in the top bits of a u64. */
+static inline uint64_t be_bits(const unsigned char *p, uint32_t n)
 {
-    uint32_t limit = np < prefixlen ? np : prefixlen;
+    if (n == 8)
+        return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+               (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+               (uint64_t)p[6] << 8 | (uint64_t)p[7];
+    if (n == 4)
+        return ((uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 |
+                (uint64_t)p[3]) << 32;
+    return (uint64_t)p[0] << 56;
+}
+
+/* Leading zero bits of a non-zero u64. */
+static inline uint32_t leading_zeros64(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (uint32_t)__builtin_clzll(x);
+#else
+    uint32_t n = 0;
+    while (!(x & ((uint64_t)1 << 63))) {
+        x <<= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+/* Leading bits node and key share, at most the shorter of their prefixes;
+ * compared 8, 4 or 1 bytes at a time, as the kernel's longest_prefix_match. */
+static inline uint32_t prefix_match_len(const lbc_map *m, lpm_node *n, uint32_t np,
+                                        const unsigned char *data, uint32_t prefixlen)
+{
+    const uint32_t limit = np < prefixlen ? np : prefixlen;
+    const uint32_t size = m->key_size - 4u;
     const unsigned char *nd = node_data(n);
     uint32_t bits = 0;
-    for (uint32_t i = 0; bits < limit; i++) {
-        unsigned diff = (unsigned)(nd[i] ^ data[i]);
+    for (uint32_t i = 0; bits < limit && i < size;) {
+        const uint32_t chunk = size - i >= 8u ? 8u : size - i >= 4u ? 4u : 1u;
+        const uint64_t diff = be_bits(nd + i, chunk) ^ be_bits(data + i, chunk);
         if (diff) {
-            uint32_t lead = 0;
-            while (!(diff & 0x80u)) {
-                diff <<= 1;
-                lead++;
-            }
-            bits += lead;
+            bits += leading_zeros64(diff);
             break;
         }
-        bits += 8u;
+        bits += 8u * chunk;
+        i += chunk;
     }
     return bits < limit ? bits : limit;
 }
 
-static inline uint32_t prefix_match(lpm_node *n, const unsigned char *data, uint32_t prefixlen)
+static inline uint32_t prefix_match(const lbc_map *m, lpm_node *n, const unsigned char *data,
+                                    uint32_t prefixlen)
 {
-    return prefix_match_len(n, n->prefixlen, data, prefixlen);
+    return prefix_match_len(m, n, n->prefixlen, data, prefixlen);
 }
 
 /* ---- the lock and the node pool ---- */
@@ -200,21 +228,25 @@ static void fill_node(lbc_map *m, lpm_node *n, const void *key, const void *valu
 static lpm_node *find_longest(lbc_map *m, const void *key)
 {
     lpm_ctrl *c = ctrl(m);
+    /* read once: the loop's acquire loads would make the compiler reload them */
+    const uint32_t max_plen = c->max_prefixlen, node_size = c->node_size;
+    const uint64_t max_link = 2u * (uint64_t)m->max_entries;
+    unsigned char *const nodes = m->base + nodes_off();
     const unsigned char *data = key_data(key);
     uint32_t plen = key_prefixlen(key);
     lpm_node *found = NULL;
-    if (plen > c->max_prefixlen)
+    if (plen > max_plen)
         return NULL;
     uint32_t link = lbc_aload_u32(&c->root);
-    for (uint32_t steps = 0; link && steps <= c->max_prefixlen; steps++) {
-        if (link > 2u * (uint64_t)m->max_entries)
+    for (uint32_t steps = 0; link && steps <= max_plen; steps++) {
+        if (link > max_link)
             break; /* a torn read during a concurrent write: retried */
-        lpm_node *n = node_at(m, link);
+        lpm_node *n = (lpm_node *)(void *)(nodes + (uint64_t)(link - 1u) * node_size);
         uint32_t np = lbc_aload_u32(&n->prefixlen);
-        if (np > c->max_prefixlen)
+        if (np > max_plen)
             break;
-        uint32_t match = prefix_match_len(n, np, data, plen);
-        if (match == c->max_prefixlen) {
+        uint32_t match = prefix_match_len(m, n, np, data, plen);
+        if (match == max_plen) {
             if (!(lbc_aload_u32(&n->flags) & LPM_NODE_IM))
                 found = n;
             break;
@@ -286,7 +318,7 @@ static int update_locked(lbc_map *m, const void *key, const void *value, uint64_
     uint32_t match = 0;
     while (*slot) {
         n = node_at(m, *slot);
-        match = prefix_match(n, data, plen);
+        match = prefix_match(m, n, data, plen);
         if (n->prefixlen != match || n->prefixlen == plen)
             break;
         slot = &n->child[extract_bit(data, n->prefixlen)];
@@ -363,7 +395,7 @@ static int delete_locked(lbc_map *m, const void *key)
     uint32_t match = 0;
     while (*trim) {
         n = node_at(m, *trim);
-        match = prefix_match(n, data, plen);
+        match = prefix_match(m, n, data, plen);
         if (n->prefixlen != match || n->prefixlen == plen)
             break;
         parent = n;
@@ -437,7 +469,7 @@ static int next_locked(lbc_map *m, const void *key, void *next)
         while (link) {
             n = node_at(m, link);
             stack[++sp] = link;
-            match = prefix_match(n, data, plen);
+            match = prefix_match(m, n, data, plen);
             if (n->prefixlen != match || n->prefixlen == plen)
                 break;
             link = n->child[extract_bit(data, n->prefixlen)];

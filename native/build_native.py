@@ -23,7 +23,11 @@ SOURCES = ["native/vm_decode.c", "native/vm_exec.c", "native/lbc_platform.c",
            "native/helpers_maps.c", "maps/map_queue.c",
            "maps/map_bloom.c", "maps/map_lpm.c", "maps/map_pin.c",
            "maps/map_prog_array.c", "maps/map_of_maps.c", "native/helpers_tailcall.c",
-           "maps/map_perf.c", "native/helpers_perf.c"]
+           "maps/map_perf.c", "native/helpers_perf.c", "native/helpers_loop.c",
+           "native/helpers_xdp.c", "maps/map_devmap.c",
+           "native/helpers_sock.c", "native/helpers_queue.c", "native/vm_xdp.c",
+           "native/helpers_skb.c", "native/helpers_sample.c", "native/helpers_foreach.c",
+           "native/helpers_process.c"]
 
 # Callbacks into Python (helpers written in Python).
 PYTHON_CALLBACKS = """
@@ -62,7 +66,7 @@ ffibuilder.set_source(
     sources=SOURCES,
     include_dirs=[NATIVE, "maps"],
     depends=[*HEADERS, "native/lbc_ops.h", "native/lbc_platform.h", "native/vm_loop.inc",
-             "maps/map_internal.h"],
+             "maps/map_internal.h", "maps/map_fast.h"],
     extra_compile_args=compile_args(),
 )
 

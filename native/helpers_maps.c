@@ -34,3 +34,27 @@ HELPER(map_delete_elem)
     UNUSED_ARGS();
     return (uint64_t)(int64_t)lbc_map_delete(MAP(r1), PTR(r2));
 }
+
+lbc_helper_fn lbc_map_helper(int which)
+{
+    switch (which) {
+    case 0: return lbc_helper_map_lookup_elem;
+    case 1: return lbc_helper_map_update_elem;
+    case 2: return lbc_helper_map_delete_elem;
+    default: return NULL;
+    }
+}
+
+/* eBPF for Windows' bpf_map_lookup_and_delete_elem(map, key): the value,
+ * deleted from the map, or NULL when the key is absent or the map cannot
+ * delete it (arrays: Windows refuses those as well). The pointer is the
+ * element's own memory, which the store never unmaps: it stays readable
+ * for the rest of the run, until the map reuses the element, as Windows'
+ * epoch keeps a deleted value for the program that took it. */
+HELPER(map_lookup_and_delete_elem)
+{
+    UNUSED_ARGS();
+    void *value = lbc_map_lookup(MAP(r1), PTR(r2));
+    if (!value || lbc_map_delete(MAP(r1), PTR(r2))) return 0;
+    return (uint64_t)(uintptr_t)value;
+}

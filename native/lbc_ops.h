@@ -39,16 +39,24 @@
     LBC_JMP_CONDS(X, 64, _K) LBC_JMP_CONDS(X, 64, _X) \
     LBC_JMP_CONDS(X, 32, _K) LBC_JMP_CONDS(X, 32, _X) \
     X(CALL) X(CALL_UNRESOLVED) X(CALL_LOCAL) X(CALLX) X(EXIT) \
+    X(MAP_LOOKUP) X(MAP_UPDATE) X(MAP_DELETE) \
     X(LDDW) X(LDABS_B) X(LDABS_H) X(LDABS_W) X(LDIND_B) X(LDIND_H) X(LDIND_W) \
     LBC_MEM_OPS(X, ) LBC_MEM_OPS(X, _FP) \
     X(AADD_W) X(AOR_W) X(AAND_W) X(AXOR_W) \
     X(AFADD_W) X(AFOR_W) X(AFAND_W) X(AFXOR_W) X(AXCHG_W) X(ACMPXCHG_W) \
     X(AADD_DW) X(AOR_DW) X(AAND_DW) X(AXOR_DW) \
-    X(AFADD_DW) X(AFOR_DW) X(AFAND_DW) X(AFXOR_DW) X(AXCHG_DW) X(ACMPXCHG_DW)
+    X(AFADD_DW) X(AFOR_DW) X(AFAND_DW) X(AFXOR_DW) X(AXCHG_DW) X(ACMPXCHG_DW) \
+    X(CB_NEXT)
 
 #define LBC_ENUM_OP(name) LBC_OP_##name,
 enum lbc_op { LBC_OPS(LBC_ENUM_OP) LBC_OP_COUNT };
 #undef LBC_ENUM_OP
+
+/* MAP_LOOKUP, MAP_UPDATE and MAP_DELETE replace, at load, a call of
+ * bpf_map_lookup_elem / update / delete (lbc_helper_map_*) whose r1 is
+ * known to hold the map of an earlier `lddw r1, map` in the same straight
+ * run of code: imm is that map, and the operation calls the map store
+ * directly (ARRAY lookups inline), with the helper's result in r0. */
 
 /* One decoded slot. `h` is the handler address for the loop variant the
  * copy belongs to (direct threading); `imm` is sign-extended (the full

@@ -16,6 +16,8 @@ uint64_t lbc_monotonic_ns(void)
 }
 
 uint64_t lbc_boottime_ns(void) { return lbc_monotonic_ns(); }
+
+uint64_t lbc_run_clock_ns(void) { return lbc_monotonic_ns(); }
 #else
 #include <time.h>
 static uint64_t clock_ns(clockid_t id)
@@ -31,6 +33,15 @@ uint64_t lbc_boottime_ns(void)
 {
 #ifdef CLOCK_BOOTTIME
     return clock_ns(CLOCK_BOOTTIME);
+#else
+    return clock_ns(CLOCK_MONOTONIC);
+#endif
+}
+
+uint64_t lbc_run_clock_ns(void)
+{
+#ifdef CLOCK_THREAD_CPUTIME_ID
+    return clock_ns(CLOCK_THREAD_CPUTIME_ID);
 #else
     return clock_ns(CLOCK_MONOTONIC);
 #endif

@@ -14,11 +14,17 @@
 #define LBC_STACK_SIZE 512       /* bytes per call frame, as Linux */
 #define LBC_MAX_FRAMES 8         /* call frames, main program included */
 #define LBC_MAX_TAIL_CALLS 33    /* tail calls per run, as Linux */
+#define LBC_HELPER_SCRATCH 512   /* lbc_exec.helper_scratch bytes */
 
 /* Error codes: negative errno values, as libbpf reports them. */
 #define LBC_OK 0
 
 typedef struct lbc_exec lbc_exec;
+
+/* A helper's callback stepper (see lbc_exec_callback): fills r1..r5 for
+ * callback number `index` (0, 1, ...) and returns 1, or returns 0 when there
+ * is nothing more to call. `state` is the helper's, kept for the calls. */
+typedef int (*lbc_callback_step)(uint64_t *state, uint64_t index, uint64_t *args);
 
 /* A helper: receives the run's state, its own data word and r1..r5;
  * returns the new r0. It may call lbc_exec_stop or lbc_exec_fail. */
@@ -76,9 +82,17 @@ struct lbc_exec {
     uint64_t stop_value;
     const struct lbc_prog *tail_prog;  /* set by lbc_exec_tail_call */
     uint32_t tail_calls;               /* tail calls made in this run */
+    uint64_t cb_func;                  /* set by lbc_exec_callback */
+    lbc_callback_step cb_step;
+    uint64_t cb_state[4];
+    uint64_t held_lock;                /* the bpf_spin_lock word the run holds, 0 for none */
     /* internal: the run's memory and stack, for checked access */
     uint64_t mem_start, mem_size;
     uint64_t stack_start, stack_size;
+    /* bytes a helper hands the program to read (bpf_for_each_map_elem's
+     * key): checked runs may read the first helper_scratch_len of them */
+    uint32_t helper_scratch_len;
+    uint64_t helper_scratch[64];    /* LBC_HELPER_SCRATCH bytes */
 };
 
 typedef struct lbc_prog lbc_prog;
@@ -98,13 +112,19 @@ int lbc_run(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64_t arg2);
 int lbc_run_mem(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len);
 
 /* Run `repeat` times (at least once) on the same memory, stopping at the
- * first error; *total_ns receives the time all runs took together. */
+ * first error; *total_ns receives the time all runs took together: the
+ * calling thread's CPU time (lbc_run_clock_ns), so that, as the kernel's
+ * test_run timer which stops while the task is rescheduled, time the thread
+ * spent preempted is not counted. */
 int lbc_run_repeat(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len, uint32_t repeat,
                    uint64_t *total_ns);
 
 /* Nanoseconds from a monotonic clock, and since boot (suspend included). */
 uint64_t lbc_monotonic_ns(void);
 uint64_t lbc_boottime_ns(void);
+/* The clock lbc_run_repeat times with: the calling thread's CPU time where
+ * the platform has one, else the monotonic clock. */
+uint64_t lbc_run_clock_ns(void);
 
 /* For helpers: end the run now with r0 = value. */
 void lbc_exec_stop(lbc_exec *ex, uint64_t value);
@@ -112,6 +132,13 @@ void lbc_exec_stop(lbc_exec *ex, uint64_t value);
  * same r1) instead of the current program. Returns 0, or -E2BIG after
  * LBC_MAX_TAIL_CALLS tail calls in one run (the program then goes on). */
 int lbc_exec_tail_call(lbc_exec *ex, const struct lbc_prog *target);
+/* For helpers: when the helper returns, call the program's function at
+ * slot `func` (a function address as the loader resolves it: the slot
+ * index in the program) in a new frame, once for each step `step` allows,
+ * until the function returns non-zero; r0 after the helper is then the
+ * number of calls made (bpf_loop, bpf_for_each_map_elem). Returns 0. */
+int lbc_exec_callback(lbc_exec *ex, uint64_t func, lbc_callback_step step,
+                      const uint64_t *state);
 /* For helpers: end the run with an error (negative errno) and message. */
 void lbc_exec_fail(lbc_exec *ex, int code, const char *msg);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lbc_ops.h"
+#include "lbc_runtime.h"
 
 enum {
     CLS_LD = 0, CLS_LDX = 1, CLS_ST = 2, CLS_STX = 3,
@@ -402,6 +403,55 @@ static int resolve_calls(const uint8_t *code, lbc_insn *d, size_t n, const lbc_h
     return 0;
 }
 
+/* May an instruction sit between `lddw r1, map` and the map helper's call
+ * without changing r1 or leaving the block? Plain ALU, loads and stores
+ * that do not write r1. */
+static int keeps_r1(const lbc_insn *d)
+{
+    const uint16_t op = d->op;
+    if ((op >= LBC_OP_ST_B && op <= LBC_OP_STX_DW) || (op >= LBC_OP_ST_B_FP && op <= LBC_OP_STX_DW_FP))
+        return 1; /* stores */
+    if (op >= LBC_OP_LDX_B && op <= LBC_OP_LDXS_W) return d->dst != 1;
+    if (op >= LBC_OP_LDX_B_FP && op <= LBC_OP_LDXS_W_FP) return d->dst != 1;
+    if (op >= LBC_OP_ADD64_K && op <= LBC_OP_BSWAP64) return d->dst != 1;
+    if (op == LBC_OP_LDDW) return d->dst != 1;
+    return 0;
+}
+
+/* The superinstructions of lbc_ops.h: a call of a map helper whose r1 is
+ * known to be the map of an `lddw r1, map` earlier in the same straight run
+ * of code (nothing in between writes r1, no jump lands after the lddw)
+ * becomes one MAP_* operation with the map as imm. */
+static int fuse_map_calls(lbc_insn *d, size_t n)
+{
+    unsigned char *target = calloc(n, 1);
+    if (!target) return -ENOMEM;
+    for (size_t pc = 0; pc < n; pc++)
+        if (is_jump(d[pc].op) && d[pc].off >= 0 && (size_t)d[pc].off < n) target[d[pc].off] = 1;
+    for (size_t pc = 0; pc < n; pc++) {
+        if (d[pc].op != LBC_OP_CALL || target[pc]) continue;
+        const lbc_helper *h = (const lbc_helper *)(uintptr_t)d[pc].imm;
+        uint16_t op;
+        if (h->kind != LBC_HELPER) continue;
+        if (h->fn == lbc_helper_map_lookup_elem) op = LBC_OP_MAP_LOOKUP;
+        else if (h->fn == lbc_helper_map_update_elem) op = LBC_OP_MAP_UPDATE;
+        else if (h->fn == lbc_helper_map_delete_elem) op = LBC_OP_MAP_DELETE;
+        else continue;
+        for (size_t back = 1; back <= 16 && back <= pc; back++) {
+            const size_t j = pc - back;
+            if (d[j].op == LBC_OP_INVALID) continue; /* an lddw's second slot */
+            if (d[j].op == LBC_OP_LDDW && d[j].dst == 1) {
+                d[pc].op = op;
+                d[pc].imm = d[j].imm;
+                break;
+            }
+            if (target[j] || !keeps_r1(&d[j])) break;
+        }
+    }
+    free(target);
+    return 0;
+}
+
 void lbc_prog_free(lbc_prog *prog)
 {
     if (!prog) return;
@@ -445,6 +495,7 @@ int lbc_prog_load(const uint8_t *code, size_t len, const lbc_helper *helpers, si
         lbc_prog_free(p);
         return err->code;
     }
+    if (fuse_map_calls(d, p->n)) goto nomem;
     for (int v = 0; v < LBC_VARIANTS; v++) {
         const void *labels[LBC_OP_COUNT];
         lbc_loops[v](NULL, NULL, 0, 0, labels);

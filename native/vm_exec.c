@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lbc_maps.h"
+#include "map_fast.h"
 #include "lbc_ops.h"
 #include "lbc_platform.h"
 
@@ -62,12 +63,23 @@ static inline int lbc_in_flag(uint64_t a, uint64_t n, uint64_t start, uint64_t s
     return (off < size) & (size - off >= n);
 }
 
-/* The host's extra regions, searched after the run's memory and the stack. */
-static int lbc_region_ok(const lbc_exec *ex, uint64_t a, uint64_t n, int write)
+/* The host's extra regions, searched when a checked access misses the run's
+ * memory, the stack and the last region hit; the region found becomes the
+ * cached one. */
+static int lbc_region_hit(const lbc_exec *ex, uint64_t a, uint64_t n, int write, uint64_t *lo,
+                          uint64_t *size, uint64_t *wsize)
 {
+    if (!write && ex->helper_scratch_len &&
+        lbc_in(a, n, (uint64_t)(uintptr_t)ex->helper_scratch, ex->helper_scratch_len))
+        return 1;
     for (uint32_t i = 0; i < ex->nregions; i++) {
         const lbc_region *g = &ex->regions[i];
-        if (lbc_in(a, n, g->start, g->size)) return !write || g->writable;
+        if (lbc_in(a, n, g->start, g->size)) {
+            *lo = g->start;
+            *size = g->size;
+            *wsize = g->writable ? g->size : 0;
+            return !write || g->writable;
+        }
     }
     return 0;
 }
@@ -124,15 +136,26 @@ static int run_variant(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64
 {
     const int v = ((ex->flags & LBC_RUN_CHECKED) ? 1 : 0) |
                   ((ex->flags & LBC_RUN_COUNT) || ex->budget ? 2 : 0);
-    memset(&ex->err, 0, sizeof ex->err);
+    ex->err.code = 0; /* not the whole message: this runs once per repeat */
     ex->err.pc = -1;
+    ex->err.addr = 0;
+    ex->err.msg[0] = '\0';
     ex->retval = 0;
     ex->insn_count = 0;
     ex->stop = 0;
     ex->stop_value = 0;
     ex->tail_prog = NULL;
     ex->tail_calls = 0;
-    return lbc_loops[v](prog, ex, arg1, arg2, NULL);
+    ex->cb_step = NULL;
+    ex->held_lock = 0;
+    int rc = lbc_loops[v](prog, ex, arg1, arg2, NULL);
+    if (LBC_UNLIKELY(ex->held_lock)) { /* never leave a map value locked */
+        lbc_spin_unlock((uint32_t *)(uintptr_t)ex->held_lock);
+        ex->held_lock = 0;
+        if (rc == 0)
+            rc = lbc_loop_error(ex, -EINVAL, -1, 0, "the program ended holding a bpf_spin_lock");
+    }
+    return rc;
 }
 
 /* A run holds a CPU slot (see lbc_maps.h), so per-CPU map values and
@@ -163,12 +186,14 @@ int lbc_run_repeat(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len, ui
                    uint64_t *total_ns)
 {
     int rc = 0;
-    const uint64_t t0 = lbc_monotonic_ns();
+    const uint64_t t0 = lbc_run_clock_ns();
+    ex->mem_start = (uint64_t)(uintptr_t)mem;
+    ex->mem_size = mem ? len : 0;
     lbc_cpu_slot_claim();
     for (uint32_t i = 0; i < (repeat ? repeat : 1) && rc == 0; i++)
-        rc = lbc_run_mem(prog, ex, mem, len);
+        rc = run_variant(prog, ex, (uint64_t)(uintptr_t)mem, ex->mem_size);
     lbc_cpu_slot_release();
-    *total_ns = lbc_monotonic_ns() - t0;
+    *total_ns = lbc_run_clock_ns() - t0;
     return rc;
 }
 
@@ -184,6 +209,16 @@ int lbc_exec_tail_call(lbc_exec *ex, const lbc_prog *target)
     if (ex->tail_calls >= LBC_MAX_TAIL_CALLS) return -E2BIG;
     ex->tail_calls++;
     ex->tail_prog = target;
+    ex->stop = 1;
+    return 0;
+}
+
+int lbc_exec_callback(lbc_exec *ex, uint64_t func, lbc_callback_step step,
+                      const uint64_t *state)
+{
+    ex->cb_func = func;
+    ex->cb_step = step;
+    memcpy(ex->cb_state, state, sizeof ex->cb_state);
     ex->stop = 1;
     return 0;
 }

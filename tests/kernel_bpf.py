@@ -1,4 +1,5 @@
-"""A tiny wrapper of the Linux bpf() system call for map commands, so tests
+"""A tiny wrapper of the Linux bpf() system call for map commands (and
+BPF_OBJ_GET / BPF_PROG_TEST_RUN of programs bpftool loaded), so tests
 and benchmarks can run the same operations on a kernel map and on the
 native store. x86-64 only (syscall number 321); ``unavailable()`` says why
 it cannot be used here, or returns None when it can.
@@ -20,6 +21,8 @@ BPF_MAP_LOOKUP_ELEM = 1
 BPF_MAP_UPDATE_ELEM = 2
 BPF_MAP_DELETE_ELEM = 3
 BPF_MAP_GET_NEXT_KEY = 4
+BPF_OBJ_GET = 7
+BPF_PROG_TEST_RUN = 10
 BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21
 BPF_MAP_FREEZE = 22
 BPF_MAP_LOOKUP_BATCH = 24
@@ -189,3 +192,35 @@ class KernelMap:
 
     def delete_batch(self, keys: bytes, count: int, elem_flags: int = 0) -> tuple[int, int]:
         return self._batch(BPF_MAP_DELETE_BATCH, keys, None, count, elem_flags)
+
+
+
+
+def obj_get(path: str) -> int:
+    """BPF_OBJ_GET: an fd of what is pinned at ``path``, or a negative errno."""
+    name = ctypes.create_string_buffer(path.encode())
+    attr = ctypes.create_string_buffer(ATTR_SIZE)
+    struct.pack_into("Q", attr, 0, ctypes.addressof(name))
+    return bpf(BPF_OBJ_GET, attr)
+
+
+def prog_test_run(prog_fd: int, *, data_in: bytes | None = None, ctx_in: bytes | None = None,
+                  repeat: int = 0, data_size_out: int = 0,
+                  ctx_size_out: int = 0) -> tuple[int, int, bytes | None, bytes | None]:
+    """BPF_PROG_TEST_RUN: (rc, retval, data_out, ctx_out) with rc 0 or a
+    negative errno; an output is None when no buffer was asked for."""
+    attr = ctypes.create_string_buffer(ATTR_SIZE)
+    din = ctypes.create_string_buffer(data_in, len(data_in)) if data_in else None
+    cin = ctypes.create_string_buffer(ctx_in, len(ctx_in)) if ctx_in else None
+    dout = ctypes.create_string_buffer(data_size_out) if data_size_out else None
+    cout = ctypes.create_string_buffer(ctx_size_out) if ctx_size_out else None
+    struct.pack_into("IIIIQQII", attr, 0, prog_fd, 0, len(data_in or b""), data_size_out,
+                     _addr(din), _addr(dout), repeat, 0)
+    struct.pack_into("IIQQ", attr, 40, len(ctx_in or b""), ctx_size_out, _addr(cin),
+                     _addr(cout))
+    rc = bpf(BPF_PROG_TEST_RUN, attr)
+    retval, = struct.unpack_from("I", attr, 4)
+    out_size, = struct.unpack_from("I", attr, 12)
+    ctx_size, = struct.unpack_from("I", attr, 44)
+    return (min(rc, 0), retval, dout.raw[:out_size] if dout is not None else None,
+            cout.raw[:ctx_size] if cout is not None else None)

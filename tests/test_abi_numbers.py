@@ -14,13 +14,16 @@ import pytest
 from libbpf_compat.abi import (
     internal_attach_type,
     internal_helper,
+    internal_map_flags,
     internal_map_type,
     internal_prog_type,
 )
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.helpers import HELPER_IDS, helper_by_internal, helper_by_name
 from libbpf_compat.helpers.ids import LINUX_HELPER_NAMES
+from libbpf_compat.uapi import BPF_F_NO_PREALLOC
 from libbpf_compat.uapi import BpfAttachType as A
+from libbpf_compat.uapi import BpfMapType as M
 from libbpf_compat.uapi import BpfProgType as P
 
 # (name, Linux id, Windows id) for helpers both platforms have
@@ -136,3 +139,12 @@ def test_linux_helper_names_match_the_system_header() -> None:
     count = min(len(names), len(LINUX_HELPER_NAMES))
     assert count > 200
     assert list(LINUX_HELPER_NAMES[:count]) == names[:count]
+
+
+def test_windows_lpm_tries_need_no_preallocation_flag() -> None:
+    """eBPF for Windows has no BPF_F_NO_PREALLOC; its LPM tries are what
+    Linux calls unpreallocated, so the flag is implied, and Linux's rule stays."""
+    lpm = int(M.BPF_MAP_TYPE_LPM_TRIE)
+    assert internal_map_flags("windows", lpm, 0) == BPF_F_NO_PREALLOC
+    assert internal_map_flags("linux", lpm, 0) == 0
+    assert internal_map_flags("windows", int(M.BPF_MAP_TYPE_HASH), 0) == 0

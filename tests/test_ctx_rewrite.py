@@ -89,7 +89,7 @@ def test_calls_clobber_argument_registers_and_callees_get_the_context() -> None:
     ("r2 = *(u16 *)(r1 + 0)\nr0 = 0\nexit", "read whole"),
     ("r2 = *(u32 *)(r1 + 24)\nr0 = 0\nexit", "invalid access"),
     ("*(u32 *)(r1 + 12) = 1\nr0 = 0\nexit", "read-only"),
-    ("r1 += 4\nr0 = 0\nexit", "arithmetic"),
+    ("r1 += 4\nr0 = *(u32 *)(r1 + 0)\nexit", "arithmetic"),
     ("if r2 == 0 goto +1\nr1 = 0\nr0 = *(u32 *)(r1 + 0)\nexit", "some paths"),
 ])
 def test_refusals(text: str, words: str) -> None:

@@ -98,7 +98,10 @@ def test_return_values_are_read_in_the_programs_abi(abi: str) -> None:
             packet = bytes([0, value, 40]) + bytes(20)
             result = hook.receive(packet, 7, rx_queue=3)
             assert result.retval == value
-            assert result.verdict is ABI_VERDICTS[abi].get(value, XdpVerdict.ABORTED)
+            expected = ABI_VERDICTS[abi].get(value, XdpVerdict.ABORTED)
+            if expected is XdpVerdict.REDIRECT:  # no redirect helper named a target:
+                expected = XdpVerdict.ABORTED    # Linux drops the packet
+            assert result.verdict is expected
             assert result.packet == bytes([0, value, 41]) + bytes(20)  # the program's write
     assert normalise_verdict(abi, 0x1_0000_0002) is ABI_VERDICTS[abi].get(2)
     assert normalise_verdict("windows", 0) is XdpVerdict.ABORTED

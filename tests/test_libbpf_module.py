@@ -11,7 +11,7 @@ from libbpf_compat import libbpf
 MIRROR_MODULES = ["libbpf_compat.libbpf_object", "libbpf_compat.libbpf_maps",
                   "libbpf_compat.ringbuf", "libbpf_compat.test_run", "libbpf_compat.sections",
                   "libbpf_compat.elf.log", "libbpf_compat.pinning", "libbpf_compat.perfbuf",
-                  "libbpf_compat.links"]
+                  "libbpf_compat.links", "libbpf_compat.attach", "libbpf_compat.prog_load"]
 LIBBPF_NAME = re.compile(r"^(bpf_|libbpf_|ring_buffer|perf_buffer)")
 
 

@@ -20,7 +20,7 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 def test_mypy_strict() -> None:
     pytest.importorskip("mypy")
     result = run(sys.executable, "-m", "mypy", "--strict", "libbpf_compat", "benchmarks",
-                 "tests")
+                 "tests", "examples")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -24,7 +24,7 @@ from libbpf_compat.libbpf_maps import (
 )
 from libbpf_compat.mapstore import fd_table
 from libbpf_compat.object import BpfObject, ObjectMap, bpf_object_open_opts
-from libbpf_compat.uapi import BPF_MAP_TYPE_LRU_HASH, BPF_NOEXIST
+from libbpf_compat.uapi import BPF_MAP_TYPE_LRU_HASH, BPF_NOEXIST, BpfProgType
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OBJECTS = FIXTURES / "objects"
@@ -43,7 +43,14 @@ def quiet() -> Iterator[None]:
 
 
 def open_obj(path: Path, verify: bool = True, **opts: str) -> BpfObject:
-    return lb.bpf_object__open_file(path, bpf_object_open_opts(verify=verify, **opts))
+    obj = lb.bpf_object__open_file(path, bpf_object_open_opts(verify=verify, **opts))
+    if path.name == "core_local.bpf.o":
+        # its SEC("tc") programs take a struct core_task, not the __sk_buff a
+        # tc program's accesses are checked against: load them as SYSCALL
+        # programs, whose context is whatever the caller passes
+        for prog in obj.programs:
+            prog.set_type(BpfProgType.BPF_PROG_TYPE_SYSCALL)
+    return obj
 
 
 def internal(obj: BpfObject, section: str) -> ObjectMap:

@@ -33,9 +33,6 @@ VERIFIER_REFUSALS = {
     "build/ptr_arith.o": "kernel refuses",
     # context pointer arithmetic: refused by the context rewrite (as the kernel does)
     "build/ctxoffset.o": "kernel refuses",
-    # calls trace_printk2, a helper the runtime implements with no prototype to check
-    # its arguments against; the kernel refuses the object too (other reasons)
-    "invalid/timeout-29db93548c671165313b314d4f83a3eefa24df37": "kernel refuses",
 }
 
 

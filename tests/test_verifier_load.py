@@ -76,9 +76,10 @@ def test_verification_off_keeps_the_bounds_checks() -> None:
         obj.load()  # not verified: loads, and the VM checks every access instead
         prog = obj.find_program_by_name("past_the_check")
         assert prog is not None and prog.vm is not None and prog.vm.bounds_check is True
-        opts = bpf_test_run_opts(data_in=bytes(16))  # byte 20 is past the packet
-        with pytest.raises(LibbpfError):
-            bpf_prog_test_run_opts(prog.get_fd(), opts)
+        # byte 20 is past a 16-byte packet but inside the frame's buffer (its tailroom,
+        # as in Linux): the bounds-checked VM lets it read there and nowhere else
+        opts = bpf_test_run_opts(data_in=bytes(16))
+        assert bpf_prog_test_run_opts(prog.get_fd(), opts) == 0
 
 
 @pytest.mark.parametrize("name", sorted(UNSAFE))
@@ -180,3 +181,37 @@ def test_a_type_without_a_context_is_reported_unsupported_by_name() -> None:
     verdict = verify_program("p", code, layout=None, unsupported="program type NETFILTER")
     assert not verdict.ok and verdict.unsupported == "program type NETFILTER"
     assert "NETFILTER" in verdict.log
+
+
+def test_bpf_prog_load_verifies_raw_programs() -> None:
+    from libbpf_compat.prog_load import bpf_prog_load, bpf_prog_load_opts
+    from libbpf_compat.uapi import BpfProgType
+
+    # r2 = data; r0 = *(u8 *)(r2 + 20) with no check against data_end
+    unsafe = assemble("r2 = *(u32 *)(r1 + 0)\nr0 = *(u8 *)(r2 + 20)\nexit", syntax="kernel")
+    log = bytearray(4096)
+    before = len(fd_table)
+    with pytest.raises(LibbpfError, match="packet_size") as info:
+        bpf_prog_load(BpfProgType.BPF_PROG_TYPE_XDP, "unsafe", "GPL", unsafe,
+                      len(unsafe) // 8, bpf_prog_load_opts(log_buf=log, log_size=len(log)))
+    assert info.value.errno == errno.EACCES
+    assert b"error at instruction 1" in log
+    assert len(fd_table) == before
+    safe = assemble("r0 = 2\nexit", syntax="kernel")
+    fd = bpf_prog_load(BpfProgType.BPF_PROG_TYPE_XDP, "safe", "GPL", safe, 2)
+    try:
+        prog = fd_table.get(fd)
+        assert prog.vm is not None and prog.vm.bounds_check is False
+    finally:
+        fd_table.close(fd)
+
+
+def test_a_callback_program_loads_bounds_checked_with_a_note() -> None:
+    obj = lb.bpf_object__open_file(Path(__file__).parent / "fixtures" / "helpers" / "loop.o")
+    try:
+        obj.load()
+        prog = obj.programs[0]
+        assert prog.vm is not None and prog.vm.bounds_check is True
+        assert "callback" in prog.verifier_log and "cannot be verified" in prog.verifier_log
+    finally:
+        obj.close()

@@ -9,6 +9,7 @@ from libbpf_compat.abi.translate import (
     check_abi,
     internal_attach_type,
     internal_helper,
+    internal_map_flags,
     internal_map_type,
     internal_prog_type,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "check_abi",
     "internal_attach_type",
     "internal_helper",
+    "internal_map_flags",
     "internal_map_type",
     "internal_prog_type",
 ]

@@ -32,24 +32,34 @@ Loc = tuple[str, int]  # ("r", n) for a register, ("s", offset) for an r10-relat
 class _State:
     must: frozenset[Loc] = frozenset()   # holds the context on every path
     may: frozenset[Loc] = frozenset()    # holds it on some path
+    #: registers holding the context pointer moved by arithmetic on some
+    #: path (the kernel lets a program compute with it, not dereference it)
+    moved: frozenset[Loc] = frozenset()
 
     def join(self, other: _State) -> _State:
-        return _State(self.must & other.must, self.may | other.may)
+        return _State(self.must & other.must, self.may | other.may, self.moved | other.moved)
 
     def set(self, loc: Loc, source: _State | None = None, src_loc: Loc | None = None) -> _State:
-        must, may = set(self.must), set(self.may)
+        must, may, moved = set(self.must), set(self.may), set(self.moved)
         must.discard(loc)
         may.discard(loc)
+        moved.discard(loc)
         if source is not None and src_loc is not None:
             if src_loc in source.must:
                 must.add(loc)
             if src_loc in source.may:
                 may.add(loc)
-        return _State(frozenset(must), frozenset(may))
+            if src_loc in source.moved:
+                moved.add(loc)
+        return _State(frozenset(must), frozenset(may), frozenset(moved))
+
+    def mark_moved(self, loc: Loc) -> _State:
+        cleared = self.set(loc)
+        return _State(cleared.must, cleared.may, cleared.moved | {loc})
 
     def clear(self, locs: Iterable[Loc]) -> _State:
         drop = set(locs)
-        return _State(self.must - drop, self.may - drop)
+        return _State(self.must - drop, self.may - drop, self.moved - drop)
 
 
 @dataclass
@@ -81,8 +91,8 @@ def _transfer(insn: Instruction, state: _State, prog: str, slot: int) -> _State:
         if (opcode & op.OP_MASK) == op.ALU_MOV and cls == op.CLASS_ALU64 and (
                 opcode & op.SRC_MASK) == op.SRC_X and insn.off == 0:
             return state.set(r, state, ("r", insn.src))
-        if r in state.may and (opcode & op.OP_MASK) != op.ALU_MOV:
-            raise _error(prog, slot, "arithmetic on the context pointer is not supported")
+        if (r in state.may or r in state.moved) and (opcode & op.OP_MASK) != op.ALU_MOV:
+            return state.mark_moved(r)  # refused only if dereferenced (_rewrite_one)
         return state.set(r)
     if opcode == op.OPCODE_LDDW:
         return state.set(r)
@@ -169,6 +179,9 @@ def rewrite_context_accesses(code: bytes, program_layout: CtxLayout, native: Ctx
             continue
         state, slot = an.states[i], an.slots[i]
         base = ("r", _base(insn))
+        if base in state.moved:
+            raise _error(prog, slot, f"r{base[1]}: dereference of the context pointer after "
+                                     "arithmetic on it is not supported")
         if base not in state.may:
             continue
         if base not in state.must:
@@ -188,7 +201,8 @@ def _rewrite_one(insn: Instruction, layout: CtxLayout, native: CtxLayout, prog: 
     f, inner = where
     store = cls != op.CLASS_LDX
     if store and not f.writable:
-        raise _error(prog, slot, f"{layout.name}.{f.name} is read-only")
+        raise _error(prog, slot, f"{layout.name}.{f.name} is read-only (write at offset "
+                                 f"{insn.off} size {size})")
     try:
         nf = native.field(f.name)
     except KeyError:
@@ -201,3 +215,15 @@ def _rewrite_one(insn: Instruction, layout: CtxLayout, native: CtxLayout, prog: 
     if inner + size > nf.size:
         raise _error(prog, slot, f"{layout.name}.{f.name}: access past the field")
     return Instruction(insn.opcode, insn.dst, insn.src, nf.offset + inner, insn.imm)
+
+
+def context_extent(code: bytes, prog: str = "<program>") -> int:
+    """How far into its context ``code`` reads: the largest offset + size
+    of its context accesses (the kernel's max_ctx_offset), 0 for none."""
+    insns = decode(code)
+    an = _analyse(insns, prog)
+    extent = 0
+    for i, insn in enumerate(insns):
+        if i in an.states and _is_mem(insn.opcode) and ("r", _base(insn)) in an.states[i].may:
+            extent = max(extent, insn.off + _SIZES[insn.opcode & op.SIZE_MASK])
+    return extent

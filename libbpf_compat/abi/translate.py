@@ -14,7 +14,7 @@ from typing import Literal
 from libbpf_compat.abi import windows
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.helpers.ids import internal_helper_id
-from libbpf_compat.uapi import BpfAttachType, BpfMapType, BpfProgType
+from libbpf_compat.uapi import BPF_F_NO_PREALLOC, BpfAttachType, BpfMapType, BpfProgType
 
 Abi = Literal["linux", "windows"]
 ABIS: tuple[Abi, ...] = ("linux", "windows")
@@ -46,6 +46,15 @@ _WINDOWS_ATTACH = {number: internal for number, (_, internal) in windows.ATTACH_
 
 def internal_map_type(abi: str, map_type: int) -> int:
     return _internal(abi, map_type, _LINUX_MAP_TYPES, windows.MAP_TYPES, "map type")
+
+
+def internal_map_flags(abi: str, map_type: int, map_flags: int) -> int:
+    """Map flags in the internal ABI for a map of internal type ``map_type``.
+    eBPF for Windows has no preallocation flag: its LPM tries are allocated
+    on demand, which Linux spells BPF_F_NO_PREALLOC (and requires)."""
+    if check_abi(abi) == "windows" and map_type == BpfMapType.BPF_MAP_TYPE_LPM_TRIE:
+        return map_flags | BPF_F_NO_PREALLOC
+    return map_flags
 
 
 def internal_prog_type(abi: str, prog_type: int) -> int:

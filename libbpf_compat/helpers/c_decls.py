@@ -27,6 +27,7 @@ C_DECLS: dict[str, tuple[str, str]] = {
     "perf_event_output": ("long", "void *ctx, void *map, __u64 flags, void *data, __u64 size"),
     "csum_diff": ("__s64", "__be32 *from, __u32 from_size, __be32 *to, __u32 to_size, "
                            "__wsum seed"),
+    "redirect": ("long", "__u32 ifindex, __u64 flags"),
     "xdp_adjust_head": ("long", "void *xdp_md, int delta"),
     "get_socket_cookie": ("__u64", "void *ctx"),
     "redirect_map": ("long", "void *map, __u64 key, __u64 flags"),
@@ -50,6 +51,8 @@ C_DECLS: dict[str, tuple[str, str]] = {
     "snprintf": ("long", "char *str, __u32 str_size, const char *fmt, __u64 *data, "
                          "__u32 data_len"),
     "loop": ("long", "__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags"),
+    "for_each_map_elem": ("long", "void *map, void *callback_fn, void *callback_ctx, "
+                                  "__u64 flags"),
     "get_current_logon_id": ("__u64", "const void *ctx"),
     "is_current_admin": ("__s32", "const void *ctx"),
     "memcpy_s": ("long", "void *destination, __u64 destination_size, const void *source, "
@@ -68,4 +71,16 @@ C_DECLS: dict[str, tuple[str, str]] = {
     "get_current_thread_create_time": ("__s64", "void"),
     "sock_addr_set_redirect_context": ("long", "bpf_sock_addr_t *ctx, void *data, "
                                                "__u32 data_size"),
+    "process_get_image_path": ("int", "process_md_t *ctx, __u8 *path, __u32 path_length"),
+    "skb_load_bytes": ("long", "const void *skb, __u32 offset, void *to, __u32 len"),
+    "skb_store_bytes": ("long", "struct __sk_buff *skb, __u32 offset, const void *from, "
+                                "__u32 len, __u64 flags"),
+    "l3_csum_replace": ("long", "struct __sk_buff *skb, __u32 offset, __u64 from, __u64 to, "
+                                "__u64 size"),
+    "l4_csum_replace": ("long", "struct __sk_buff *skb, __u32 offset, __u64 from, __u64 to, "
+                                "__u64 flags"),
+    "skb_change_tail": ("long", "struct __sk_buff *skb, __u32 len, __u64 flags"),
+    "skb_change_head": ("long", "struct __sk_buff *skb, __u32 len, __u64 flags"),
+    "skb_change_proto": ("long", "struct __sk_buff *skb, __be16 proto, __u64 flags"),
+    "skb_change_type": ("long", "struct __sk_buff *skb, __u32 type"),
 }

@@ -69,6 +69,8 @@ LINUX_HELPER_NAMES: tuple[str, ...] = (
 
 WINDOWS_ONLY_BASE = 0x4000_0000
 WINDOWS_PROG_BASE = 0x4100_0000
+#: Internal IDs of the helpers a host adds from Python (helpers/host.py).
+HOST_HELPER_BASE = 0x4200_0000
 #: Windows numbers its program-type-specific helpers from here.
 WINDOWS_PROG_HELPER_START = 0x10000
 
@@ -113,13 +115,17 @@ WINDOWS_GENERAL_HELPERS: dict[str, int] = {
 }
 
 #: Program-type-specific Windows helpers: (Windows program type, Windows ID) -> name.
-#: Windows program types: XDP 1 (xdp_test), CGROUP_SOCK_ADDR 3, SOCK_OPS 4, PROCESS 6.
+#: Windows program types: XDP 1 (xdp_test), CGROUP_SOCK_ADDR 3, SOCK_OPS 4, PROCESS 6,
+#: SAMPLE 999 (the sample extension's helpers).
 WINDOWS_PROGRAM_HELPERS: dict[tuple[int, int], str] = {
     (1, 0x10000): "xdp_adjust_head",
     (3, 0x10001): "sock_addr_set_redirect_context",
     (3, 0x10002): "sock_addr_get_network_context",
     (4, 0x10000): "sock_ops_get_flow_id",
     (6, 0x10000): "process_get_image_path",
+    (999, 0x10000): "sample_ebpf_extension_helper_function1",
+    (999, 0x10001): "sample_ebpf_extension_find",
+    (999, 0x10002): "sample_ebpf_extension_replace",
 }
 
 
@@ -176,10 +182,41 @@ def helper_by_internal(helper_id: int) -> HelperId | None:
     return _BY_INTERNAL.get(helper_id)
 
 
+#: (ABI, the ID programs call) -> internal ID of the helpers a host added.
+_HOST_IDS: dict[tuple[str, int], HelperId] = {}
+
+
+def add_host_helper_id(abi: str, helper_id: int, name: str) -> HelperId:
+    """Give a host's helper, called as ``helper_id`` by programs of ``abi``,
+    an internal ID (EEXIST when the number or name is taken)."""
+    if (abi, helper_id) in _HOST_IDS or name in _BY_NAME:
+        raise LibbpfError(errno.EEXIST, f"helper {name!r} ({abi} id {helper_id}) is "
+                                        "already registered")
+    internal = HOST_HELPER_BASE + len(_HOST_IDS) + 1
+    while internal in _BY_INTERNAL:
+        internal += 1
+    helper = HelperId(name, internal, helper_id if abi == "linux" else None,
+                      helper_id if abi == "windows" else None)
+    _HOST_IDS[(abi, helper_id)] = helper
+    _BY_INTERNAL[internal] = helper
+    _BY_NAME[name] = helper
+    return helper
+
+
+def remove_host_helper_id(abi: str, helper_id: int) -> None:
+    helper = _HOST_IDS.pop((abi, helper_id), None)
+    if helper is not None:
+        _BY_INTERNAL.pop(helper.internal, None)
+        _BY_NAME.pop(helper.name, None)
+
+
 def internal_helper_id(abi: str, helper_id: int, windows_prog_type: int | None = None) -> int:
     """The internal ID of a helper a program of ``abi`` ("linux" or "windows")
     calls by ``helper_id``; ``windows_prog_type`` resolves Windows'
     program-type-specific IDs (0x10000 and up). Raises ENOENT for an unknown ID."""
+    host = _HOST_IDS.get((abi, helper_id))
+    if host is not None:
+        return host.internal
     if abi == "linux":
         if 0 < helper_id < len(LINUX_HELPER_NAMES):
             return helper_id

@@ -12,7 +12,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from libbpf_compat.abi.windows import INTERNAL_PROG_PROCESS, INTERNAL_PROG_SAMPLE
 from libbpf_compat.helpers.ids import helper_by_name
+from libbpf_compat.uapi import BpfProgType as P
 
 
 class Arg(enum.Enum):
@@ -33,6 +35,8 @@ class Arg(enum.Enum):
     PTR_TO_CTX = "ptr_to_ctx"  # the program's context
     PTR_TO_SOCKET = "ptr_to_socket"  # a socket from a lookup
     PTR_TO_ALLOC_MEM = "ptr_to_alloc_mem"  # a ring buffer record from ringbuf_reserve
+    PTR_TO_FUNC = "ptr_to_func"  # a static function of the program (lddw of its address)
+    PTR_TO_SPIN_LOCK = "ptr_to_spin_lock"  # the struct bpf_spin_lock of a map value
 
     @property
     def is_memory(self) -> bool:
@@ -123,6 +127,13 @@ _TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "csum_diff": (Ret.INTEGER, (A.PTR_TO_MEM_OR_NULL, A.CONST_SIZE_OR_ZERO,
                                 A.PTR_TO_MEM_OR_NULL, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
     "redirect": (Ret.INTEGER, (A.ANYTHING, A.ANYTHING)),
+    "loop": (Ret.INTEGER, (A.SCALAR, A.PTR_TO_FUNC, A.ANYTHING, A.SCALAR)),
+    "for_each_map_elem": (Ret.INTEGER, (A.CONST_MAP_PTR, A.PTR_TO_FUNC, A.ANYTHING, A.SCALAR)),
+    "spin_lock": (Ret.VOID, (A.PTR_TO_SPIN_LOCK,)),
+    "spin_unlock": (Ret.VOID, (A.PTR_TO_SPIN_LOCK,)),
+    # a zero size is the helper's EINVAL, not the verifier's
+    "sock_addr_set_redirect_context": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_MEM,
+                                                     A.CONST_SIZE_OR_ZERO)),
     "xdp_adjust_head": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
     "xdp_adjust_tail": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
     "xdp_adjust_meta": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
@@ -134,6 +145,10 @@ _TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
                                       A.ANYTHING)),
     "l4_csum_replace": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING, A.ANYTHING,
                                       A.ANYTHING)),
+    "skb_change_tail": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING)),
+    "skb_change_head": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING)),
+    "skb_change_proto": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING)),
+    "skb_change_type": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
     "get_hash_recalc": (Ret.INTEGER, (A.PTR_TO_CTX,)),
     "get_socket_cookie": (Ret.INTEGER, (A.PTR_TO_CTX,)),
     "get_cgroup_classid": (Ret.INTEGER, (A.PTR_TO_CTX,)),
@@ -141,7 +156,107 @@ _TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "sk_lookup_udp": (Ret.SOCKET_OR_NULL, _SK_LOOKUP),
     "skc_lookup_tcp": (Ret.SOCKET_OR_NULL, _SK_LOOKUP),
     "sk_release": (Ret.INTEGER, (A.PTR_TO_SOCKET,)),
+    "process_get_image_path": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE)),
+    # eBPF for Windows' sample extension (SAMPLE programs)
+    # eBPF for Windows' own helpers (ABI.md): (destination, its size, source, its size)
+    "memcpy_s": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                               A.CONST_SIZE_OR_ZERO)),
+    "memmove_s": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                A.CONST_SIZE_OR_ZERO)),
+    "memcmp_s": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.PTR_TO_MEM, A.CONST_SIZE)),
+    "memset": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.ANYTHING)),
+    "strncpy_s": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                A.CONST_SIZE_OR_ZERO)),
+    "strncat_s": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                A.CONST_SIZE_OR_ZERO)),
+    "strnlen_s": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE_OR_ZERO)),
+    "trace_printk2": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE)),
+    "trace_printk3": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING)),
+    "trace_printk4": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING, A.ANYTHING)),
+    "trace_printk5": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING, A.ANYTHING,
+                                    A.ANYTHING)),
+    "ktime_get_ms": (Ret.INTEGER, ()),
+    "ktime_get_boot_ms": (Ret.INTEGER, ()),
+    "get_current_logon_id": (Ret.INTEGER, (A.ANYTHING,)),  # the ctx, unread
+    "is_current_admin": (Ret.INTEGER, (A.ANYTHING,)),
+    "get_current_process_start_key": (Ret.INTEGER, ()),
+    "get_current_thread_create_time": (Ret.INTEGER, ()),
+    "sample_ebpf_extension_helper_function1": (Ret.INTEGER, (A.PTR_TO_CTX,)),
+    "sample_ebpf_extension_find": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                                 A.CONST_SIZE)),
+    "sample_ebpf_extension_replace": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE,
+                                                    A.ANYTHING, A.PTR_TO_MEM, A.CONST_SIZE)),
 }
+
+
+_TC = frozenset({P.BPF_PROG_TYPE_SCHED_CLS, P.BPF_PROG_TYPE_SCHED_ACT})
+_SAMPLE = frozenset({INTERNAL_PROG_SAMPLE})
+#: Program types whose packet is an skb a program may read with skb_load_bytes.
+_SKB_READERS = frozenset({
+    P.BPF_PROG_TYPE_SOCKET_FILTER, P.BPF_PROG_TYPE_SCHED_CLS, P.BPF_PROG_TYPE_SCHED_ACT,
+    P.BPF_PROG_TYPE_CGROUP_SKB, P.BPF_PROG_TYPE_LWT_IN, P.BPF_PROG_TYPE_LWT_OUT,
+    P.BPF_PROG_TYPE_LWT_XMIT, P.BPF_PROG_TYPE_LWT_SEG6LOCAL, P.BPF_PROG_TYPE_SK_SKB,
+    P.BPF_PROG_TYPE_SK_REUSEPORT, P.BPF_PROG_TYPE_FLOW_DISSECTOR})
+
+#: Helpers only some program types may call (Linux's rules): name -> the
+#: (internal) program types allowed. Helpers not listed are allowed for
+#: every program type but those in _DENIED.
+_ONLY: dict[str, frozenset[int]] = {
+    "xdp_adjust_head": frozenset({P.BPF_PROG_TYPE_XDP}),
+    "xdp_adjust_tail": frozenset({P.BPF_PROG_TYPE_XDP}),
+    "xdp_adjust_meta": frozenset({P.BPF_PROG_TYPE_XDP}),
+    "redirect_map": frozenset({P.BPF_PROG_TYPE_XDP}),
+    "redirect": frozenset({P.BPF_PROG_TYPE_XDP, P.BPF_PROG_TYPE_SCHED_CLS,
+                           P.BPF_PROG_TYPE_SCHED_ACT, P.BPF_PROG_TYPE_LWT_XMIT}),
+    "sock_addr_set_redirect_context": frozenset({P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR}),
+    "skb_load_bytes": _SKB_READERS,
+    "skb_store_bytes": _TC | {P.BPF_PROG_TYPE_LWT_XMIT, P.BPF_PROG_TYPE_SK_SKB},
+    "l3_csum_replace": _TC | {P.BPF_PROG_TYPE_LWT_XMIT},
+    "l4_csum_replace": _TC | {P.BPF_PROG_TYPE_LWT_XMIT},
+    "skb_change_tail": _TC | {P.BPF_PROG_TYPE_SK_SKB},
+    "skb_change_head": _TC | {P.BPF_PROG_TYPE_LWT_XMIT, P.BPF_PROG_TYPE_SK_SKB},
+    "skb_change_proto": _TC,
+    "skb_change_type": _TC,
+    "process_get_image_path": frozenset({INTERNAL_PROG_PROCESS}),
+    "sample_ebpf_extension_helper_function1": _SAMPLE,
+    "sample_ebpf_extension_find": _SAMPLE,
+    "sample_ebpf_extension_replace": _SAMPLE,
+    "get_socket_cookie": frozenset({
+        P.BPF_PROG_TYPE_SOCKET_FILTER, P.BPF_PROG_TYPE_SCHED_CLS, P.BPF_PROG_TYPE_SCHED_ACT,
+        P.BPF_PROG_TYPE_CGROUP_SKB, P.BPF_PROG_TYPE_CGROUP_SOCK,
+        P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR, P.BPF_PROG_TYPE_SOCK_OPS, P.BPF_PROG_TYPE_SK_SKB,
+        P.BPF_PROG_TYPE_SK_MSG, P.BPF_PROG_TYPE_SK_REUSEPORT, P.BPF_PROG_TYPE_TRACING,
+        P.BPF_PROG_TYPE_LSM}),
+}
+_TRACING = frozenset({P.BPF_PROG_TYPE_KPROBE, P.BPF_PROG_TYPE_TRACEPOINT,
+                      P.BPF_PROG_TYPE_PERF_EVENT, P.BPF_PROG_TYPE_RAW_TRACEPOINT,
+                      P.BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE})
+#: Helpers some program types may not call: name -> those program types.
+_DENIED: dict[str, frozenset[int]] = {
+    "spin_lock": _TRACING,  # "tracing progs cannot use bpf_spin_lock yet"
+    "spin_unlock": _TRACING,
+}
+
+
+def _build_prog_types() -> dict[int, tuple[frozenset[int] | None, frozenset[int]]]:
+    table: dict[int, tuple[frozenset[int] | None, frozenset[int]]] = {}
+    for name in {*_ONLY, *_DENIED}:
+        helper = helper_by_name(name)
+        if helper is None:  # a name the ID registry lacks is a bug in these tables
+            raise KeyError(f"program types for unknown helper {name!r}")
+        table[helper.internal] = (_ONLY.get(name), _DENIED.get(name, frozenset()))
+    return table
+
+
+#: Internal helper id -> (the only program types allowed or None for all,
+#: program types denied).
+PROG_TYPE_RULES: dict[int, tuple[frozenset[int] | None, frozenset[int]]] = _build_prog_types()
+
+
+def helper_allowed(helper_id: int, prog_type: int) -> bool:
+    """May a program of (internal) ``prog_type`` call helper ``helper_id``?"""
+    only, denied = PROG_TYPE_RULES.get(helper_id, (None, frozenset()))
+    return prog_type not in denied and (only is None or prog_type in only)
 
 
 def _build() -> dict[int, Prototype]:
@@ -225,5 +340,17 @@ def size_argument(proto: Prototype, index: int) -> int | None:
     return None
 
 
-__all__ = ["CHANGES_PACKET_DATA", "PROTOTYPES", "SOCKET_FIELDS", "Arg", "Prototype", "Ret",
-           "SocketField", "prototype", "size_argument", "socket_access_ok"]
+__all__ = [
+    "CHANGES_PACKET_DATA",
+    "PROG_TYPE_RULES",
+    "PROTOTYPES",
+    "SOCKET_FIELDS",
+    "Arg",
+    "Prototype",
+    "Ret",
+    "SocketField",
+    "helper_allowed",
+    "prototype",
+    "size_argument",
+    "socket_access_ok",
+]

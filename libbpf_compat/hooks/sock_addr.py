@@ -31,9 +31,15 @@ from typing import Any
 
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.chain import Attachment, ProgramChain
+from libbpf_compat.hooks.sock_trailer import (
+    REDIRECT_CONTEXT_MAX,
+    checked_cookie,
+    redirect_context,
+    with_trailer,
+)
 from libbpf_compat.hooks.xdp import XdpProgram
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
-from libbpf_compat.vm import Vm
 
 A = BpfAttachType
 _W = windows_abi.WINDOWS_ONLY_BASE
@@ -118,18 +124,14 @@ class SockAddrResult:
     port: int
     rewritten: bool
     retvals: tuple[int, ...] = ()
+    #: the socket's cookie (bpf_get_socket_cookie)
+    socket_cookie: int = 0
+    #: what a Windows connect program set with bpf_sock_addr_set_redirect_context
+    redirect_context: bytes | None = None
 
     @property
     def allowed(self) -> bool:
         return self.verdict == SockAddrVerdict.ALLOW
-
-
-@dataclass(frozen=True)
-class _Attachment:
-    prog: XdpProgram
-    vm: Vm
-    cgroup: int | None
-    owner: object | None
 
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -167,11 +169,11 @@ class SockAddrHook:
     :meth:`bind`, :meth:`recv_accept` … (or :meth:`request`)."""
 
     def __init__(self) -> None:
-        self._points: dict[int, list[_Attachment]] = {}
+        self._points: dict[int, ProgramChain] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        n = sum(len(v) for v in self._points.values())
+        n = sum(len(c.attached()) for c in self._points.values())
         return f"<SockAddrHook {n} programs attached>"
 
     @staticmethod
@@ -187,6 +189,16 @@ class SockAddrHook:
                                             "sock_addr attach point")
         return int(name_or_type)
 
+    def _point(self, kind: int) -> ProgramChain:
+        """The attach point's chain (made on first use)."""
+        with self._lock:
+            chain = self._points.get(kind)
+            if chain is None:
+                chain = self._points[kind] = ProgramChain()
+                chain.hook_name = f"sock_addr {ATTACH_POINTS[kind].name}"
+                chain.prog_type = BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR
+            return chain
+
     def attach(self, prog: XdpProgram, attach_type: int | str | None = None, *,
                cgroup: int | None = None, owner: object | None = None) -> int:
         """Attach ``prog`` at the end of its attach point's list (the
@@ -195,62 +207,42 @@ class SockAddrHook:
         if prog.prog_type != BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR:
             raise LibbpfError(errno.EINVAL, f"sock_addr: program {prog.name!r} is not a "
                                             f"sock_addr program (type {prog.prog_type})")
-        if prog.vm is None:
-            raise LibbpfError(errno.EINVAL, f"sock_addr: program {prog.name!r} is not loaded")
         expected = prog.expected_attach_type
         kind = self.attach_type_of(expected if attach_type is None else attach_type)
         if expected and expected != kind:
             raise LibbpfError(errno.EINVAL, f"sock_addr: program {prog.name!r} was built for "
                                             f"{_point_name(expected)}, not {_point_name(kind)}")
-        if cgroup is not None and type(cgroup) is not int:
-            raise LibbpfError(errno.EBADF, f"sock_addr: invalid cgroup {cgroup!r}")
-        with self._lock:
-            chain = self._points.setdefault(kind, [])
-            if any(a.prog is prog and a.cgroup == cgroup for a in chain):
-                raise LibbpfError(errno.EEXIST, f"sock_addr: program {prog.name!r} is already "
-                                                f"attached to {ATTACH_POINTS[kind].name}")
-            chain.append(_Attachment(prog, prog.vm, cgroup, owner))
+        self._point(kind).attach(prog, owner=owner, cgroup=cgroup)
         return kind
 
     def detach(self, prog: XdpProgram, attach_type: int | str, *, cgroup: int | None = None,
                owner: object | None = None) -> bool:
         """Detach ``prog`` (attached by ``owner``, for ``cgroup``) from the
         attach point; False when it is not attached there."""
-        kind = self.attach_type_of(attach_type)
-        with self._lock:
-            chain = self._points.get(kind, [])
-            for i, a in enumerate(chain):
-                if a.prog is prog and a.cgroup == cgroup and a.owner is owner:
-                    del chain[i]
-                    return True
-        return False
+        return self._point(self.attach_type_of(attach_type)).detach(prog, owner=owner,
+                                                                   cgroup=cgroup)
 
     def detach_program(self, prog: XdpProgram) -> int:
         """Detach ``prog`` from every attach point; how many attachments went."""
-        gone = 0
         with self._lock:
-            for chain in self._points.values():
-                before = len(chain)
-                chain[:] = [a for a in chain if a.prog is not prog]
-                gone += before - len(chain)
-        return gone
+            chains = list(self._points.values())
+        return sum(chain.detach_program(prog) for chain in chains)
 
     def attached(self, attach_type: int | str, cgroup: int | None = None) -> list[XdpProgram]:
         """The programs a request of ``cgroup`` at the attach point runs, in order."""
-        kind = self.attach_type_of(attach_type)
-        return [a.prog for a in self._chain(kind, cgroup)]
+        return self._point(self.attach_type_of(attach_type)).attached(cgroup)
 
-    def _chain(self, kind: int, cgroup: int | None) -> list[_Attachment]:
-        with self._lock:
-            return [a for a in self._points.get(kind, [])
-                    if cgroup is None or a.cgroup is None or a.cgroup == cgroup]
+    def _chain(self, kind: int, cgroup: int | None) -> list[Attachment]:
+        return self._point(kind).attached_chain(cgroup)
 
     def request(self, attach_type: int | str, address: Address, port: int, *,
                 protocol: int = IPPROTO_TCP, process_id: int = 0, cgroup: int | None = None,
                 source: Address | None = None, source_port: int = 0,
-                compartment_id: int = 1, interface_luid: int = 0) -> SockAddrResult:
+                compartment_id: int = 1, interface_luid: int = 0,
+                socket_cookie: int | None = None) -> SockAddrResult:
         """Run the attach point's programs on a request for ``address:port``
-        (the destination, or the local address for bind and listen)."""
+        (the destination, or the local address for bind and listen) of the
+        socket ``socket_cookie`` (a new socket when None)."""
         kind = self.attach_type_of(attach_type)
         point = ATTACH_POINTS[kind]
         addr = _address(address, point.version, "address")
@@ -264,6 +256,10 @@ class SockAddrHook:
             raise LibbpfError(errno.EINVAL, f"sock_addr: {point.name} is for UDP requests")
         if type(process_id) is not int or process_id < 0:
             raise LibbpfError(errno.EINVAL, f"sock_addr: invalid process id {process_id!r}")
+        cookie = checked_cookie(socket_cookie, "sock_addr")
+        # Windows redirects connections (and keeps a redirect context) at connect
+        room = REDIRECT_CONTEXT_MAX if point.name in ("connect4", "connect6") else 0
+        redirect: bytes | None = None
         sock_type = SOCK_STREAM if protocol == IPPROTO_TCP else SOCK_DGRAM
         user = addr.packed.ljust(16, b"\0")
         user_port = _port_field(port)
@@ -272,13 +268,14 @@ class SockAddrHook:
         verdict = SockAddrVerdict.ALLOW
         for att in self._chain(kind, cgroup):
             family = AF_NUMBERS.get(att.prog.abi, AF_NUMBERS["linux"])[point.version]
-            ctx = bytearray(NATIVE_SOCK_ADDR_CTX.pack(
+            ctx = with_trailer(NATIVE_SOCK_ADDR_CTX.pack(
                 family, family, user, user_port, sock_type, protocol, src_bytes,
                 _port_field(source_port), compartment_id & 0xFFFFFFFF,
-                interface_luid & 0xFFFFFFFFFFFFFFFF))
+                interface_luid & 0xFFFFFFFFFFFFFFFF), cookie, room)
             retval = att.vm.run_repeat(ctx, 1).retval & 0xFFFFFFFF
+            redirect = redirect_context(ctx) or redirect
             retvals.append(retval)
-            fields = NATIVE_SOCK_ADDR_CTX.unpack(ctx)
+            fields = NATIVE_SOCK_ADDR_CTX.unpack_from(ctx)
             user, user_port = fields[2], fields[3]
             verdict = normalise_verdict(att.prog.abi, retval)
             if verdict == SockAddrVerdict.REJECT:
@@ -289,7 +286,8 @@ class SockAddrHook:
         new_addr = ipaddress.ip_address(bytes(user[:size]))
         new_port = int.from_bytes((user_port & 0xFFFF).to_bytes(2, "little"), "big")
         return SockAddrResult(verdict, new_addr, new_port,
-                              (new_addr, new_port) != (addr, port), tuple(retvals))
+                              (new_addr, new_port) != (addr, port), tuple(retvals), cookie,
+                              redirect)
 
     def _v(self, base: str, address: Address) -> str:
         try:

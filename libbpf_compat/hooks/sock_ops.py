@@ -38,9 +38,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.chain import ProgramChain
+from libbpf_compat.hooks.sock_trailer import checked_cookie, with_trailer
 from libbpf_compat.hooks.xdp import XdpProgram
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
-from libbpf_compat.vm import Vm
 
 #: The native context (SOCK_OPS_NATIVE): op, family, local_ip6 (local_ip4
 #: its first word), local_port, remote_ip6, remote_port, protocol,
@@ -99,14 +100,6 @@ class SockOpsResult:
     replies: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Attachment:
-    prog: XdpProgram
-    vm: Vm
-    cgroup: int | None
-    owner: object | None
-
-
 def _address(value: Address, what: str) -> IpAddress:
     try:
         return ipaddress.ip_address(value)
@@ -125,69 +118,31 @@ def _nbo16(port: int) -> int:
     return int.from_bytes(port.to_bytes(2, "big"), "little")
 
 
-class SockOpsHook:
+class SockOpsHook(ProgramChain):
     """The sock_ops hook; the host calls :meth:`established` and
     :meth:`deleted` (or :meth:`event`)."""
 
-    def __init__(self) -> None:
-        self._chain: list[_Attachment] = []
-        self._lock = threading.Lock()
+    hook_name = "sock_ops"
+    prog_type = BpfProgType.BPF_PROG_TYPE_SOCK_OPS
 
-    def __repr__(self) -> str:
-        return f"<SockOpsHook {len(self._chain)} programs attached>"
-
-    def attach(self, prog: XdpProgram, *, cgroup: int | None = None,
-               owner: object | None = None) -> None:
+    def attach(self, prog: XdpProgram, *, owner: object | None = None,
+               cgroup: int | None = None) -> None:
         """Attach ``prog`` after the programs already attached, for
         ``cgroup`` (None: every connection)."""
-        if prog.prog_type != BpfProgType.BPF_PROG_TYPE_SOCK_OPS:
-            raise LibbpfError(errno.EINVAL, f"sock_ops: program {prog.name!r} is not a "
-                                            f"sock_ops program (type {prog.prog_type})")
-        if prog.vm is None:
-            raise LibbpfError(errno.EINVAL, f"sock_ops: program {prog.name!r} is not loaded")
         expected = prog.expected_attach_type
-        if expected and expected != BpfAttachType.BPF_CGROUP_SOCK_OPS:
+        if (prog.prog_type == self.prog_type and expected
+                and expected != BpfAttachType.BPF_CGROUP_SOCK_OPS):
             raise LibbpfError(errno.EINVAL, f"sock_ops: program {prog.name!r} expects attach "
                                             f"type {expected}, not cgroup sock_ops")
-        if cgroup is not None and type(cgroup) is not int:
-            raise LibbpfError(errno.EBADF, f"sock_ops: invalid cgroup {cgroup!r}")
-        with self._lock:
-            if any(a.prog is prog and a.cgroup == cgroup for a in self._chain):
-                raise LibbpfError(errno.EEXIST, f"sock_ops: program {prog.name!r} is already "
-                                                "attached")
-            self._chain.append(_Attachment(prog, prog.vm, cgroup, owner))
-
-    def detach(self, prog: XdpProgram, *, cgroup: int | None = None,
-               owner: object | None = None) -> bool:
-        """Detach ``prog`` (attached by ``owner`` for ``cgroup``); False
-        when it is not attached so."""
-        with self._lock:
-            for i, a in enumerate(self._chain):
-                if a.prog is prog and a.cgroup == cgroup and a.owner is owner:
-                    del self._chain[i]
-                    return True
-        return False
-
-    def detach_program(self, prog: XdpProgram) -> int:
-        with self._lock:
-            before = len(self._chain)
-            self._chain[:] = [a for a in self._chain if a.prog is not prog]
-            return before - len(self._chain)
-
-    def attached(self, cgroup: int | None = None) -> list[XdpProgram]:
-        """The programs a connection of ``cgroup`` runs, in order."""
-        return [a.prog for a in self._run_chain(cgroup)]
-
-    def _run_chain(self, cgroup: int | None) -> list[_Attachment]:
-        with self._lock:
-            return [a for a in self._chain
-                    if cgroup is None or a.cgroup is None or a.cgroup == cgroup]
+        super().attach(prog, owner=owner, cgroup=cgroup)
 
     def event(self, event: SockOpsEvent, local: Address, local_port: int, remote: Address,
               remote_port: int, *, protocol: int = IPPROTO_TCP, cgroup: int | None = None,
-              compartment_id: int = 1, interface_luid: int = 0) -> SockOpsResult:
+              compartment_id: int = 1, interface_luid: int = 0,
+              socket_cookie: int | None = None) -> SockOpsResult:
         """Run the programs on ``event`` for the connection
-        ``local:local_port`` - ``remote:remote_port``."""
+        ``local:local_port`` - ``remote:remote_port`` of the socket
+        ``socket_cookie`` (bpf_get_socket_cookie; a new socket when None)."""
         if not isinstance(event, SockOpsEvent):
             raise LibbpfError(errno.EINVAL, f"sock_ops: invalid event {event!r}")
         laddr = _address(local, "local address")
@@ -200,12 +155,13 @@ class SockOpsHook:
         if protocol not in (IPPROTO_TCP, IPPROTO_UDP):
             raise LibbpfError(errno.EPROTONOSUPPORT, f"sock_ops: protocol {protocol!r} "
                                                      "(TCP 6 or UDP 17)")
+        cookie = checked_cookie(socket_cookie, "sock_ops")
         deleted = event == SockOpsEvent.CONNECTION_DELETED
         lbytes = laddr.packed.ljust(16, b"\0")
         rbytes = raddr.packed.ljust(16, b"\0")
         retvals: list[int] = []
         replies: list[int] = []
-        for att in self._run_chain(cgroup):
+        for att in self.attached_chain(cgroup):
             abi = att.prog.abi if att.prog.abi in OP_CODES else "linux"
             family = AF_NUMBERS[abi][laddr.version]
             if abi == "windows":
@@ -216,32 +172,34 @@ class SockOpsHook:
                 lport, rport = local_port, _nbo16(remote_port) << 16
                 args = (BPF_TCP_ESTABLISHED, BPF_TCP_CLOSE, 0, 0) if deleted else (0, 0, 0, 0)
                 state = BPF_TCP_CLOSE if deleted else BPF_TCP_ESTABLISHED
-            ctx = bytearray(NATIVE_SOCK_OPS_CTX.pack(
+            ctx = with_trailer(NATIVE_SOCK_OPS_CTX.pack(
                 op_code(abi, event), family, lbytes, lport, rbytes, rport, protocol,
                 compartment_id & 0xFFFFFFFF, interface_luid & 0xFFFFFFFFFFFFFFFF, *args, 1,
-                state))
+                state), cookie)
             retvals.append(att.vm.run_repeat(ctx, 1).retval & 0xFFFFFFFF)
-            replies.append(NATIVE_SOCK_OPS_CTX.unpack(ctx)[9] if abi == "linux" else 0)
+            replies.append(NATIVE_SOCK_OPS_CTX.unpack_from(ctx)[9] if abi == "linux" else 0)
         return SockOpsResult(event, tuple(retvals), tuple(replies))
 
     def established(self, local: Address, local_port: int, remote: Address, remote_port: int,
                     *, passive: bool = False, protocol: int = IPPROTO_TCP,
                     cgroup: int | None = None, compartment_id: int = 1,
-                    interface_luid: int = 0) -> SockOpsResult:
+                    interface_luid: int = 0, socket_cookie: int | None = None) -> SockOpsResult:
         """A connection established: actively (a connect) or, with
         ``passive``, by an accept."""
         event = SockOpsEvent.PASSIVE_ESTABLISHED if passive else SockOpsEvent.ACTIVE_ESTABLISHED
         return self.event(event, local, local_port, remote, remote_port, protocol=protocol,
                           cgroup=cgroup, compartment_id=compartment_id,
-                          interface_luid=interface_luid)
+                          interface_luid=interface_luid, socket_cookie=socket_cookie)
 
     def deleted(self, local: Address, local_port: int, remote: Address, remote_port: int, *,
                 protocol: int = IPPROTO_TCP, cgroup: int | None = None,
-                compartment_id: int = 1, interface_luid: int = 0) -> SockOpsResult:
+                compartment_id: int = 1, interface_luid: int = 0,
+                socket_cookie: int | None = None) -> SockOpsResult:
         """A connection deleted (closed)."""
         return self.event(SockOpsEvent.CONNECTION_DELETED, local, local_port, remote,
                           remote_port, protocol=protocol, cgroup=cgroup,
-                          compartment_id=compartment_id, interface_luid=interface_luid)
+                          compartment_id=compartment_id, interface_luid=interface_luid,
+                          socket_cookie=socket_cookie)
 
 
 _default_hook: SockOpsHook | None = None

@@ -8,7 +8,14 @@ returns the verdict normalised across ABIs (:class:`XdpVerdict`: a Linux
 program's ``2`` and an eBPF-for-Windows program's ``1`` are both PASS; a
 value the program's ABI does not define is ABORTED, as Linux treats it) and
 the packet as the program left it. No program attached: PASS, packet
-unchanged.
+unchanged. :meth:`XdpHook.receive_batch` does the same for a list of
+packets in one native call (:class:`XdpBatchResult`: the verdicts, return
+values, redirect targets and packets, in order); both run the program from
+C through :mod:`libbpf_compat.hooks.xdp_native`, on the frame
+:func:`~libbpf_compat.hooks.xdp_frame.run_xdp_frame` builds, so the XDP
+packet helpers (adjust_head / tail / meta, redirect, redirect_map) work.
+A REDIRECT to an interface the hook does not have (or with no target) is
+ABORTED, as Linux drops a failed redirect.
 
 Attach rules follow Linux's ``dev_xdp_attach``:
 
@@ -40,20 +47,22 @@ import enum
 import errno
 import struct
 import threading
-from collections.abc import Iterable, Mapping
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from libbpf_compat._native import ffi
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.xdp_frame import (
+    ETH_HLEN,
+    XDP_MAX_PACKET,
+    XDP_PACKET_HEADROOM,
+    run_xdp_frame,
+)
+from libbpf_compat.hooks.xdp_native import XdpBatchResult, XdpRunner
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
 from libbpf_compat.vm import RunResult, Vm
 
-XDP_PACKET_HEADROOM = 256
-ETH_HLEN = 14
-#: The largest packet one XDP buffer holds without fragments: a 4 KiB page
-#: less the headroom and the tailroom Linux keeps for skb_shared_info.
-XDP_MAX_PACKET = 4096 - XDP_PACKET_HEADROOM - 320
 #: The native context (XDP_NATIVE): data, data_end, data_meta, ingress_ifindex,
 #: rx_queue_index, egress_ifindex.
 NATIVE_XDP_CTX = struct.Struct("<QQQIII4x")
@@ -68,6 +77,7 @@ XDP_FLAGS_MODES = XDP_FLAGS_SKB_MODE | XDP_FLAGS_DRV_MODE | XDP_FLAGS_HW_MODE
 XDP_FLAGS_MASK = XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_MODES | XDP_FLAGS_REPLACE
 
 _MAX_IFINDEX = (1 << 31) - 1
+_new_result = tuple.__new__  # XdpResult without its Python-level __new__
 
 
 class XdpVerdict(enum.IntEnum):
@@ -80,6 +90,9 @@ class XdpVerdict(enum.IntEnum):
     TX = 3
     REDIRECT = 4
 
+
+_ABORTED = XdpVerdict.ABORTED  # module constants: faster than the enum attributes
+_REDIRECT = XdpVerdict.REDIRECT
 
 #: A program's own return value -> verdict, per ABI (ABI.md: Linux
 #: aborted 0 drop 1 pass 2 tx 3 redirect 4; Windows pass 1 drop 2 tx 3).
@@ -111,42 +124,28 @@ class XdpProgram(Protocol):
     def id(self) -> int: ...
 
 
-@dataclass(frozen=True)
-class XdpResult:
+class XdpResult(NamedTuple):
     """One packet through the hook: the normalised verdict, the packet
     after the run, and the program's raw return value (its ABI's number;
-    None when no program is attached)."""
+    None when no program is attached). A named tuple: cheap to make, as one
+    is made per packet."""
 
     verdict: XdpVerdict
     packet: bytes
     retval: int | None = None
+    #: the interface a REDIRECT verdict sends the packet to
+    redirect_ifindex: int | None = None
 
 
 def run_xdp(vm: Vm, data: bytes | bytearray | memoryview, ingress_ifindex: int = 0,
             rx_queue_index: int = 0, repeat: int = 1) -> tuple[RunResult, bytes]:
     """Run ``vm`` ``repeat`` times on a native XDP context over ``data``
-    (at least ETH_HLEN bytes, after XDP_PACKET_HEADROOM bytes of headroom,
-    handed to the run as a writable region). Returns the run's result and
-    the packet between the context's data and data_end after the run."""
-    size = len(data)
-    if size < ETH_HLEN:
-        raise LibbpfError(errno.EINVAL, f"an XDP packet needs at least {ETH_HLEN} bytes, "
-                                        f"this one has {size}")
-    packet = bytearray(XDP_PACKET_HEADROOM) + bytearray(data)
-    view = memoryview(packet)
-    with ffi.from_buffer("uint8_t[]", packet) as cbuf:
-        start = int(ffi.cast("uintptr_t", cbuf))
-        base = start + XDP_PACKET_HEADROOM
-        ctx = bytearray(NATIVE_XDP_CTX.pack(base, base + size, base, ingress_ifindex,
-                                            rx_queue_index, 0))
-        try:
-            result = vm.run_repeat(ctx, repeat, regions=[(view, True)])
-        finally:
-            view.release()
-    data_ptr, end_ptr = NATIVE_XDP_CTX.unpack(ctx)[:2]
-    lo = min(max(data_ptr - start, 0), len(packet))
-    hi = min(max(end_ptr - start, lo), len(packet))
-    return result, bytes(packet[lo:hi])
+    (at least ETH_HLEN bytes, in a frame with Linux's head- and tailroom:
+    :func:`~libbpf_compat.hooks.xdp_frame.run_xdp_frame`). Returns the run's
+    result and the packet between the context's data and data_end after the
+    run."""
+    out = run_xdp_frame(vm, data, ingress_ifindex, rx_queue_index, repeat)
+    return out.run, out.packet
 
 
 @dataclass(frozen=True)
@@ -155,6 +154,7 @@ class _Attachment:
     vm: Vm
     mode: int
     owner: object | None  # the link that owns it; None when attached netlink style
+    verdicts: Mapping[int, XdpVerdict]  # the program's ABI's return values -> verdicts
 
 
 class XdpHook:
@@ -165,6 +165,7 @@ class XdpHook:
         self._interfaces = None if interfaces is None else frozenset(interfaces)
         self._slots: dict[int, _Attachment] = {}
         self._lock = threading.Lock()
+        self._runner = XdpRunner(self._interfaces)
 
     def __repr__(self) -> str:
         return f"<XdpHook {len(self._slots)} programs attached>"
@@ -173,6 +174,10 @@ class XdpHook:
         if type(ifindex) is not int or not 0 < ifindex <= _MAX_IFINDEX or (
                 self._interfaces is not None and ifindex not in self._interfaces):
             raise LibbpfError(errno.ENODEV, f"xdp: no interface with ifindex {ifindex!r}")
+
+    def _has_interface(self, ifindex: int) -> bool:
+        return 0 < ifindex <= _MAX_IFINDEX and (
+            self._interfaces is None or ifindex in self._interfaces)
 
     @staticmethod
     def _mode(flags: int) -> int:
@@ -225,7 +230,11 @@ class XdpHook:
             if flags & XDP_FLAGS_REPLACE and (current.prog if current else None) is not old_prog:
                 raise LibbpfError(errno.EEXIST, f"xdp: interface {ifindex}: the attached "
                                                 "program is not the one to replace")
-            self._slots[ifindex] = _Attachment(prog, vm, mode, owner)
+            verdicts = ABI_VERDICTS.get(prog.abi)
+            if verdicts is None:
+                raise LibbpfError(errno.EINVAL, f"xdp: program {prog.name!r} has an unknown "
+                                                f"ABI {prog.abi!r}")
+            self._slots[ifindex] = _Attachment(prog, vm, mode, owner, verdicts)
 
     def detach(self, ifindex: int, flags: int = 0, *, owner: object | None = None,
                old_prog: XdpProgram | None = None) -> bool:
@@ -283,19 +292,46 @@ class XdpHook:
                 rx_queue: int = 0) -> XdpResult:
         """Interface ``ifindex`` receives ``packet`` on queue ``rx_queue``:
         run its program and return the normalised verdict and the packet."""
-        self._check_ifindex(ifindex)
+        current = self._slots.get(ifindex)
+        if current is None or type(ifindex) is not int:  # attached: a valid interface
+            self._check_ifindex(ifindex)
         if type(rx_queue) is not int or not 0 <= rx_queue <= 0xFFFFFFFF:
             raise LibbpfError(errno.EINVAL, f"xdp: invalid rx queue {rx_queue!r}")
         size = len(packet)
         if not ETH_HLEN <= size <= XDP_MAX_PACKET:
             raise LibbpfError(errno.EINVAL, f"xdp: interface {ifindex}: a packet of {size} "
                                             f"bytes (the hook takes {ETH_HLEN}..{XDP_MAX_PACKET})")
-        current = self._slots.get(ifindex)
         if current is None:
             return XdpResult(XdpVerdict.PASS, bytes(packet))
-        result, out = run_xdp(current.vm, packet, ifindex, rx_queue)
-        retval = result.retval & 0xFFFFFFFF
-        return XdpResult(normalise_verdict(current.prog.abi, retval), out, retval)
+        retval, out, target = self._runner.run(current.vm, packet, size, ifindex, rx_queue)
+        verdict = current.verdicts.get(retval, _ABORTED)
+        if verdict is not _REDIRECT:
+            return _new_result(XdpResult, (verdict, out, retval, None))
+        if target is None or not self._has_interface(target):
+            return _new_result(XdpResult, (_ABORTED, out, retval, None))  # Linux drops it
+        return _new_result(XdpResult, (verdict, out, retval, target))
+
+    def receive_batch(self, packets: Sequence[bytes | bytearray | memoryview], ifindex: int,
+                      rx_queue: int = 0) -> XdpBatchResult:
+        """Interface ``ifindex`` receives ``packets`` in order on queue
+        ``rx_queue``: the same as :meth:`receive` for each, in one native call
+        (the GIL released). A run that fails raises as :meth:`receive` does;
+        the packets before it have run."""
+        self._check_ifindex(ifindex)
+        if type(rx_queue) is not int or not 0 <= rx_queue <= 0xFFFFFFFF:
+            raise LibbpfError(errno.EINVAL, f"xdp: invalid rx queue {rx_queue!r}")
+        current = self._slots.get(ifindex)
+        if current is None:
+            sizes = [len(p) for p in packets]
+            bad = [i for i, n in enumerate(sizes) if not ETH_HLEN <= n <= XDP_MAX_PACKET]
+            if bad:
+                raise LibbpfError(errno.EINVAL, f"xdp: interface {ifindex}: packet {bad[0]} has "
+                                                f"{sizes[bad[0]]} bytes (the hook takes "
+                                                f"{ETH_HLEN}..{XDP_MAX_PACKET})")
+            return XdpBatchResult(bytes([XdpVerdict.PASS]) * len(sizes), None,
+                                  b"".join(packets), sizes, array("I", bytes(4 * len(sizes))))
+        return self._runner.run_batch(current.vm, packets, ifindex, rx_queue, current.verdicts,
+                                      ETH_HLEN)
 
 
 _default_hook: XdpHook | None = None
@@ -325,6 +361,7 @@ __all__ = [
     "XDP_FLAGS_UPDATE_IF_NOEXIST",
     "XDP_MAX_PACKET",
     "XDP_PACKET_HEADROOM",
+    "XdpBatchResult",
     "XdpHook",
     "XdpProgram",
     "XdpResult",

@@ -15,6 +15,7 @@ from libbpf_compat.elf.functions import Function
 from libbpf_compat.elf.log import pr_debug, pr_warn
 from libbpf_compat.elf.mapdefs import MapDef
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks import registry
 from libbpf_compat.hooks.contexts import program_context
 from libbpf_compat.sections import libbpf_bpf_prog_type_str
 from libbpf_compat.uapi import BpfMapType
@@ -68,7 +69,8 @@ def verify_linked(obj: BpfObject, prog: Program, linked: bytes, ext: BtfExt | No
         prog.name, linked, relocations=prog.relocations, maps=object_map_infos(obj),
         layout=layout, ext=ext,
         pieces=[(slot, f.section_name, f.offset, f.end) for slot, f in pieces],
-        log_level=max(prog.log_level, LOG_BRIEF), unsupported=unsupported)
+        log_level=max(prog.log_level, LOG_BRIEF), unsupported=unsupported,
+        own_helpers=registry.own_helper_ids(prog.prog_type))
     return verdict, hooked
 
 

@@ -99,8 +99,13 @@ def ctx_model(layout: CtxLayout) -> CtxModel:
     (``*_end`` the end, ``*meta*`` the metadata start, the other the start)."""
     pointers: dict[int, str] = {}
     widths = set()
+    packet = layout.packet
     for f in layout.fields:
-        if f.pointer:
+        if f.pointer and packet is not None and f.name in packet:
+            kind = PACKET_END if f.name == packet[-1] else PACKET
+            pointers[f.offset] = kind
+            widths.add(f.size)
+        elif f.pointer and packet is None:
             kind = (PACKET_END if f.name.endswith("_end") else
                     PACKET_META if "meta" in f.name else PACKET)
             pointers[f.offset] = kind
@@ -280,12 +285,18 @@ def verify_program(name: str, code: bytes, *, relocations: Iterable[InsnRelocati
                    ext: BtfExt | None = None,
                    pieces: Sequence[tuple[int, str, int, int]] = (),
                    log_level: int = LOG_BRIEF, limit: int = MAX_PROCESSED,
-                   unsupported: str | None = None) -> Verdict:
+                   unsupported: str | None = None,
+                   own_helpers: frozenset[int] = frozenset()) -> Verdict:
     """Verify ``code`` (see the module doc). ``layout`` is the program's context; with
     None, ``unsupported`` says why (the program type has no known context).
     ``pieces`` are (first slot, ELF section, byte offset, end) of each linked function,
     for source lines from ``ext``'s line info."""
-    if layout is None:
+    relocations = list(relocations)
+    if layout is not None and unsupported is None and any(
+            r.kind is RelocKind.FUNC_ADDR for r in relocations):
+        unsupported = ("it takes a static function's address (a bpf_loop or "
+                       "bpf_for_each_map_elem callback), which the verifier does not model yet")
+    if layout is None or unsupported is not None:
         reason = unsupported or "no known context for its program type"
         return Verdict(name, False, unsupported=reason, messages=[reason],
                        log=f"program {name!r}: cannot be verified: {reason}\n")
@@ -295,7 +306,7 @@ def verify_program(name: str, code: bytes, *, relocations: Iterable[InsnRelocati
     options = Options(termination=True, ctx=ctx_model(layout),
                       stack_size=STACK_SIZE * MAX_FRAMES, frame_size=STACK_SIZE,
                       unprototyped_refused=_implemented_helpers(),
-                      terminal_calls=frozenset({POISON_HELPER}))
+                      terminal_calls=frozenset({POISON_HELPER}), own_helpers=own_helpers)
     lddw_values(relocations, maps, options)
     for slot, insn in insns.items():  # kfunc calls (only unresolved weak ones get here)
         if insn.opcode == op.OPCODE_CALL and insn.src == op.CALL_KFUNC:

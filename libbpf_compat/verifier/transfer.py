@@ -108,6 +108,9 @@ class Options:
     #: their arguments cannot be checked); other helpers without one are opaque calls
     #: (the runtime fails the run if one is reached), their result a number
     unprototyped_refused: frozenset[int] = frozenset()
+    #: helper numbers a host-registered program type provides itself (Python
+    #: callables given the registers): opaque calls, their result a number
+    own_helpers: frozenset[int] = frozenset()
     #: helper ids whose call ends the run (libbpf's poison call), and slots of calls
     #: that do (unresolved weak kfuncs): paths end there without an error
     terminal_calls: frozenset[int] = frozenset()
@@ -383,8 +386,14 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
             atomic_result(state, insn, width)
         return
     if offset is None:
-        state.stack.havoc(max(0, base.offset.s.lo + insn.off),
-                          min(checks.STACK_SIZE, base.offset.s.hi + insn.off + width))
+        lo = max(0, base.offset.s.lo + insn.off)
+        hi = min(options.stack_size, base.offset.s.hi + insn.off + width)
+        stored_number = not atomic and (cls == op.CLASS_ST or regs[insn.src].is_number)
+        if stored_number and state.stack.all_numeric(lo, hi):
+            # a number somewhere among numbers: they stay numbers, values unknown
+            state.stack.mark_numeric(lo, hi)
+        else:
+            state.stack.havoc(lo, hi)
         return
     if atomic:
         state.stack.mark_numeric(offset, offset + width)
@@ -564,17 +573,21 @@ def _refine_copies(state: State, checked: RegValue, value: Scalar) -> None:
     """A null check of one copy of a helper's result refines every copy of it (same
     variable, same type) in the registers and the stack; a null record is no
     reference to release."""
-    if checked.sym is not None and value.u.singleton == 0:
+    null = value.u.singleton == 0
+    if checked.sym is not None and null:
         state.refs = state.refs - {checked.sym[0]}
+
+    def refined(v: RegValue) -> RegValue:
+        return RegValue(v.types, v.value.meet(value), v.offset, v.region_size, v.map_fd,
+                        v.sym)
+
     for r, v in enumerate(state.regs):
         if v.sym == checked.sym and v.types == checked.types:
-            state.regs[r] = RegValue(v.types, v.value.meet(value), v.offset, v.region_size,
-                                     v.map_fd, v.sym)
+            state.regs[r] = refined(v)
     cells = state.stack.cells
     for key, v in list(cells.items()):
         if v.sym == checked.sym and v.types == checked.types:
-            cells[key] = RegValue(v.types, v.value.meet(value), v.offset, v.region_size,
-                                  v.map_fd, v.sym)
+            cells[key] = refined(v)
 
 
 def _add_range(state: State, pointer: RegValue, extra: int) -> None:
@@ -615,9 +628,11 @@ def map_shape(options: Options, fds: Scalar, smallest: bool = False) -> MapShape
     return MapShape(pick(m.key_size for m in shapes), pick(m.value_size for m in shapes))
 
 
-def helper_id(state: State, insn: Instruction) -> int:
+def helper_id(state: State, insn: Instruction, options: Options | None = None) -> int:
     """The internal id of the helper a ``call``/``callx`` names, or raise."""
     if insn.opcode == op.OPCODE_CALL:
+        if options is not None and insn.imm in options.own_helpers:
+            return insn.imm
         if helper_by_internal(insn.imm) is None:
             raise Failed(log.invalid_helper(insn.imm))
         return insn.imm
@@ -657,6 +672,17 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
             require(checks.single_type(reg, value, SOCKET))
         elif kind == Arg.PTR_TO_ALLOC_MEM:
             require(checks.single_type(reg, value, ALLOC_MEM))
+        elif kind == Arg.PTR_TO_FUNC:
+            # callbacks are not modelled: real programs taking a function's address
+            # are not verified (verifier.program); anything else here is no function
+            raise Failed(log.invalid_type(reg, "== a static function's address"))
+        elif kind == Arg.PTR_TO_SPIN_LOCK:
+            # the lock is 4 bytes of a map value the helper writes
+            require(None if value.only == SHARED else log.invalid_type(reg, "== shared"))
+            require(checks.helper_memory(reg, value, 4, f"r{reg} as a spin lock", True, False,
+                                         state.stack.numeric, state.packet_size,
+                                         state.meta_offset, options.stack_size,
+                                         options.frame_size))
         elif kind.is_map_region:
             require(checks.helper_memory_type(reg, value))
             shape = map_shape(options, regs[1].map_fd)
@@ -736,7 +762,7 @@ def helper_call(state: State, insn: Instruction, options: Options | None = None)
     options = options or Options()
     result = RegValue.number()
     if insn.opcode == op.OPCODE_CALLX or insn.source == 0:
-        hid = helper_id(state, insn)
+        hid = helper_id(state, insn, options)
         found = prototype(hid)
         if found is not None:
             check_arguments(state, found, options)

@@ -31,6 +31,7 @@ NON_NULL = Scalar.from_unsigned(1, 0x7FFF0000)
 POINTER_TYPES = frozenset({CTX, STACK, PACKET, PACKET_END, PACKET_META, SHARED, SOCKET,
                            ALLOC_MEM})
 MEMORY_TYPES = frozenset({CTX, STACK, PACKET, SHARED, SOCKET, ALLOC_MEM})
+_NULLABLE = frozenset({SHARED, SOCKET, ALLOC_MEM})
 ALL_TYPES = frozenset({NUMBER, MAP_FD, MAP_FD_PROGRAMS, FUNC}) | POINTER_TYPES
 
 
@@ -65,6 +66,12 @@ class RegValue:
         return self.types == {NUMBER}
 
     @property
+    def is_known_null(self) -> bool:
+        """A pointer a helper may return as null, on the path where it is null: where
+        it meets a number it is the number 0 (as in Linux)."""
+        return bool(self.types) and self.types <= _NULLABLE and self.value.u.singleton == 0
+
+    @property
     def only(self) -> str | None:
         return next(iter(self.types)) if len(self.types) == 1 else None
 
@@ -75,6 +82,10 @@ class RegValue:
             return other
         if other.bottom:
             return self
+        if self.is_number and other.is_known_null:
+            return self.join(RegValue.number(other.value))
+        if other.is_number and self.is_known_null:
+            return RegValue.number(self.value).join(other)
         return RegValue(self.types | other.types, self.value.join(other.value),
                         self.offset.join(other.offset),
                         self.region_size.join(other.region_size),

@@ -1,0 +1,75 @@
+"""What the socket hooks (sock_addr, sock_ops) place after their native
+context for the socket helpers: ``lbc_sock_trailer`` (native/lbc_runtime.h)
+at ``LBC_SOCK_TRAILER_OFFSET`` -- the socket's cookie
+(``bpf_get_socket_cookie``) and room for the redirect context an
+eBPF-for-Windows connect program sets
+(``bpf_sock_addr_set_redirect_context``).
+
+A host that tracks sockets passes each socket's cookie with its events (a
+cookie is a non-zero 64-bit number, stable for the socket's life, as
+Linux's); without one, each request stands for a new socket and gets the
+next cookie of a process-wide counter.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import struct
+import threading
+
+from libbpf_compat._native import ffi, lib
+from libbpf_compat.errors import LibbpfError
+
+TRAILER_OFFSET: int = lib.LBC_SOCK_TRAILER_OFFSET
+REDIRECT_CONTEXT_MAX: int = lib.LBC_REDIRECT_CONTEXT_MAX
+#: cookie, magic, redirect_room, redirect_size (the context bytes follow)
+_HEAD = struct.Struct("<QQII")
+_SIZE = ffi.sizeof("lbc_sock_trailer")
+
+_cookies = itertools.count(1)
+_cookie_lock = threading.Lock()
+
+
+def next_cookie() -> int:
+    """A cookie no other socket of this process was given."""
+    with _cookie_lock:
+        return next(_cookies)
+
+
+def checked_cookie(cookie: int | None, what: str) -> int:
+    """The host's cookie checked, or a new one."""
+    if cookie is None:
+        return next_cookie()
+    if type(cookie) is not int or not 0 < cookie < 1 << 64:
+        raise LibbpfError(errno.EINVAL, f"{what}: invalid socket cookie {cookie!r}")
+    return cookie
+
+
+def with_trailer(native_ctx: bytes, cookie: int, redirect_room: int = 0) -> bytearray:
+    """The native context followed (at TRAILER_OFFSET) by the trailer."""
+    assert len(native_ctx) <= TRAILER_OFFSET
+    out = bytearray(TRAILER_OFFSET + _SIZE)
+    out[:len(native_ctx)] = native_ctx
+    _HEAD.pack_into(out, TRAILER_OFFSET, cookie, lib.LBC_SOCK_CTX_MAGIC,
+                    min(redirect_room, REDIRECT_CONTEXT_MAX), 0)
+    return out
+
+
+def redirect_context(ctx: bytes | bytearray) -> bytes | None:
+    """The redirect context a program set in ``ctx``, None when none."""
+    size = _HEAD.unpack_from(ctx, TRAILER_OFFSET)[3]
+    if not size:
+        return None
+    start = TRAILER_OFFSET + _HEAD.size
+    return bytes(ctx[start:start + min(size, REDIRECT_CONTEXT_MAX)])
+
+
+__all__ = [
+    "REDIRECT_CONTEXT_MAX",
+    "TRAILER_OFFSET",
+    "checked_cookie",
+    "next_cookie",
+    "redirect_context",
+    "with_trailer",
+]

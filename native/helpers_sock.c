@@ -1,0 +1,44 @@
+/* Socket helpers over the trailer the sock_addr and sock_ops hooks place
+ * after their context (lbc_sock_trailer): the socket's cookie, and the
+ * redirect context of an eBPF-for-Windows connect redirection. They act
+ * only on the context the run was started on. */
+#include <errno.h>
+#include <string.h>
+
+#include "lbc_runtime.h"
+
+#define HELPER(name) \
+    uint64_t lbc_helper_##name(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, \
+                               uint64_t r3, uint64_t r4, uint64_t r5)
+#define ERR(e) ((uint64_t)(int64_t)-(e))
+
+static lbc_sock_trailer *trailer(const lbc_exec *ex, uint64_t ctx)
+{
+    if (!ctx || ctx != ex->mem_start ||
+        ex->mem_size < LBC_SOCK_TRAILER_OFFSET + sizeof(lbc_sock_trailer))
+        return NULL;
+    lbc_sock_trailer *t = (lbc_sock_trailer *)(uintptr_t)(ctx + LBC_SOCK_TRAILER_OFFSET);
+    return t->magic == LBC_SOCK_CTX_MAGIC ? t : NULL;
+}
+
+/* bpf_get_socket_cookie(ctx): the socket's cookie, 0 without a socket. */
+HELPER(get_socket_cookie)
+{
+    (void)data, (void)r2, (void)r3, (void)r4, (void)r5;
+    const lbc_sock_trailer *t = trailer(ex, r1);
+    return t ? t->cookie : 0;
+}
+
+/* bpf_sock_addr_set_redirect_context(ctx, data, size): keep `size` bytes
+ * for the host of a connect redirection (replacing any earlier ones);
+ * -EINVAL for another request or no data, -E2BIG past the room. */
+HELPER(sock_addr_set_redirect_context)
+{
+    (void)data, (void)r4, (void)r5;
+    lbc_sock_trailer *t = trailer(ex, r1);
+    if (!t || !t->redirect_room || !r2 || !r3) return ERR(EINVAL);
+    if (r3 > t->redirect_room || r3 > LBC_REDIRECT_CONTEXT_MAX) return ERR(E2BIG);
+    memcpy(t->redirect_context, (const void *)(uintptr_t)r2, (size_t)r3);
+    t->redirect_size = (uint32_t)r3;
+    return 0;
+}
