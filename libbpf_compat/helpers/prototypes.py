@@ -131,7 +131,9 @@ _TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "for_each_map_elem": (Ret.INTEGER, (A.CONST_MAP_PTR, A.PTR_TO_FUNC, A.ANYTHING, A.SCALAR)),
     "spin_lock": (Ret.VOID, (A.PTR_TO_SPIN_LOCK,)),
     "spin_unlock": (Ret.VOID, (A.PTR_TO_SPIN_LOCK,)),
-    "sock_addr_set_redirect_context": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_MEM, A.CONST_SIZE)),
+    # a zero size is the helper's EINVAL, not the verifier's
+    "sock_addr_set_redirect_context": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_MEM,
+                                                     A.CONST_SIZE_OR_ZERO)),
     "sock_addr_get_network_context": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_UNINIT_MEM,
                                                     A.CONST_SIZE)),
     "sock_ops_get_flow_id": (Ret.INTEGER, (A.PTR_TO_CTX,)),
@@ -159,6 +161,29 @@ _TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "sk_release": (Ret.INTEGER, (A.PTR_TO_SOCKET,)),
     "process_get_image_path": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE)),
     # eBPF for Windows' sample extension (SAMPLE programs)
+    # eBPF for Windows' own helpers (ABI.md): (destination, its size, source, its size)
+    "memcpy_s": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                               A.CONST_SIZE_OR_ZERO)),
+    "memmove_s": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                A.CONST_SIZE_OR_ZERO)),
+    "memcmp_s": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.PTR_TO_MEM, A.CONST_SIZE)),
+    "memset": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.ANYTHING)),
+    "strncpy_s": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                A.CONST_SIZE_OR_ZERO)),
+    "strncat_s": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                A.CONST_SIZE_OR_ZERO)),
+    "strnlen_s": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE_OR_ZERO)),
+    "trace_printk2": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE)),
+    "trace_printk3": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING)),
+    "trace_printk4": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING, A.ANYTHING)),
+    "trace_printk5": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING, A.ANYTHING,
+                                    A.ANYTHING)),
+    "ktime_get_ms": (Ret.INTEGER, ()),
+    "ktime_get_boot_ms": (Ret.INTEGER, ()),
+    "get_current_logon_id": (Ret.INTEGER, (A.ANYTHING,)),  # the ctx, unread
+    "is_current_admin": (Ret.INTEGER, (A.ANYTHING,)),
+    "get_current_process_start_key": (Ret.INTEGER, ()),
+    "get_current_thread_create_time": (Ret.INTEGER, ()),
     "sample_ebpf_extension_helper_function1": (Ret.INTEGER, (A.PTR_TO_CTX,)),
     "sample_ebpf_extension_find": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
                                                  A.CONST_SIZE)),
@@ -300,6 +325,18 @@ def socket_access_ok(offset: int, width: int) -> bool:
     return False
 
 
+#: Helpers that may move or resize the packet (Linux's bpf_helper_changes_pkt_data):
+#: packet pointers taken before a call to one of them are stale after it.
+CHANGES_PACKET_DATA = frozenset({
+    "skb_vlan_push", "skb_vlan_pop", "skb_store_bytes", "skb_change_proto",
+    "skb_change_type", "skb_adjust_room", "skb_change_tail", "skb_change_head",
+    "skb_pull_data", "clone_redirect", "l3_csum_replace", "l4_csum_replace",
+    "xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail", "msg_pull_data",
+    "msg_push_data", "msg_pop_data", "lwt_push_encap", "lwt_seg6_store_bytes",
+    "lwt_seg6_adjust_srh", "lwt_seg6_action", "store_hdr_opt",
+})
+
+
 def size_argument(proto: Prototype, index: int) -> int | None:
     """For the memory argument at ``index`` (0 for r1), the index of its size argument."""
     nxt = index + 1
@@ -309,6 +346,7 @@ def size_argument(proto: Prototype, index: int) -> int | None:
 
 
 __all__ = [
+    "CHANGES_PACKET_DATA",
     "PROG_TYPE_RULES",
     "PROTOTYPES",
     "SOCKET_FIELDS",

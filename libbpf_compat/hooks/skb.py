@@ -50,13 +50,19 @@ import enum
 import errno
 import struct
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from libbpf_compat._native import ffi
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.chain import ProgramChain
-from libbpf_compat.hooks.contexts import CtxField, CtxLayout
+from libbpf_compat.hooks.contexts import (
+    SKB_CGROUP,
+    SKB_LAYOUTS,
+    SKB_NATIVE,
+    SKB_SIZE,
+    SKB_SOCKET_FILTER,
+    SKB_TC,
+)
 from libbpf_compat.hooks.xdp import XdpProgram
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
 from libbpf_compat.vm import RunResult, Vm
@@ -76,57 +82,6 @@ PACKET_HOST = 0
 PACKET_BROADCAST = 1
 PACKET_MULTICAST = 2
 PACKET_OTHERHOST = 3
-
-#: ``struct __sk_buff`` fields this project offers: (name, offset, size).
-_SKB_FIELDS: tuple[tuple[str, int, int], ...] = (
-    ("len", 0, 4), ("pkt_type", 4, 4), ("mark", 8, 4), ("queue_mapping", 12, 4),
-    ("protocol", 16, 4), ("vlan_present", 20, 4), ("vlan_tci", 24, 4), ("vlan_proto", 28, 4),
-    ("priority", 32, 4), ("ingress_ifindex", 36, 4), ("ifindex", 40, 4), ("tc_index", 44, 4),
-    ("cb", 48, 20), ("hash", 68, 4), ("tc_classid", 72, 4), ("data", 76, 4),
-    ("data_end", 80, 4), ("napi_id", 84, 4), ("family", 88, 4), ("remote_ip4", 92, 4),
-    ("local_ip4", 96, 4), ("remote_ip6", 100, 16), ("local_ip6", 116, 16),
-    ("remote_port", 132, 4), ("local_port", 136, 4), ("data_meta", 140, 4),
-    ("tstamp", 152, 8), ("wire_len", 160, 4), ("gso_segs", 164, 4), ("gso_size", 176, 4),
-    ("tstamp_type", 180, 1), ("hwtstamp", 184, 8),
-)
-_POINTERS = ("data", "data_end", "data_meta")
-SKB_SIZE = 192
-_NATIVE_POINTER_AT = {"data": 192, "data_end": 200, "data_meta": 208}
-
-#: The native skb context: ``__sk_buff``'s scalar fields at their offsets,
-#: the packet pointers as 64-bit values after them.
-SKB_NATIVE = CtxLayout("lbc_skb_ctx", 216, tuple(
-    CtxField(name, _NATIVE_POINTER_AT[name], 8, pointer=True) if name in _POINTERS
-    else CtxField(name, offset, size)
-    for name, offset, size in _SKB_FIELDS))
-
-
-def _skb_layout(hidden: Iterable[str], writable: Iterable[str]) -> CtxLayout:
-    hide, write = frozenset(hidden), frozenset(writable)
-    return CtxLayout("struct __sk_buff", SKB_SIZE, tuple(
-        CtxField(name, offset, size, pointer=name in _POINTERS, writable=name in write)
-        for name, offset, size in _SKB_FIELDS if name not in hide))
-
-
-_SOCKET_FIELDS = ("family", "remote_ip4", "local_ip4", "remote_ip6", "local_ip6",
-                  "remote_port", "local_port")
-#: ``struct __sk_buff`` as a socket filter may touch it.
-SKB_SOCKET_FILTER = _skb_layout(
-    ("tc_classid", *_POINTERS, *_SOCKET_FIELDS, "tstamp", "wire_len", "hwtstamp",
-     "tstamp_type"), ("cb",))
-#: ``struct __sk_buff`` as a tc (SCHED_CLS) program may touch it.
-SKB_TC = _skb_layout(_SOCKET_FIELDS, ("mark", "queue_mapping", "priority", "tc_index", "cb",
-                          "tc_classid", "tstamp"))
-#: ``struct __sk_buff`` as a cgroup_skb program may touch it.
-SKB_CGROUP = _skb_layout(("tc_classid", "data_meta", "wire_len"),
-                         ("mark", "priority", "cb", "tstamp"))
-
-#: Program type -> the layout its programs see.
-SKB_LAYOUTS: dict[int, CtxLayout] = {
-    BpfProgType.BPF_PROG_TYPE_SOCKET_FILTER: SKB_SOCKET_FILTER,
-    BpfProgType.BPF_PROG_TYPE_SCHED_CLS: SKB_TC,
-    BpfProgType.BPF_PROG_TYPE_CGROUP_SKB: SKB_CGROUP,
-}
 
 #: The native context with what the skb helpers use after it
 #: (``lbc_skb_ctx`` in native/lbc_runtime.h): the packet's buffer, the
