@@ -25,7 +25,8 @@ SOURCES = ["native/vm_decode.c", "native/vm_exec.c", "native/lbc_platform.c",
            "maps/map_prog_array.c", "maps/map_of_maps.c", "native/helpers_tailcall.c",
            "maps/map_perf.c", "native/helpers_perf.c", "native/helpers_loop.c",
            "native/helpers_xdp.c", "maps/map_devmap.c",
-           "native/helpers_sock.c", "native/helpers_queue.c", "native/vm_xdp.c"]
+           "native/helpers_sock.c", "native/helpers_queue.c", "native/vm_xdp.c",
+           "native/jit_x86_64.c", "native/jit_run.c"]
 
 # Callbacks into Python (helpers written in Python).
 PYTHON_CALLBACKS = """
@@ -64,6 +65,7 @@ ffibuilder.set_source(
     sources=SOURCES,
     include_dirs=[NATIVE, "maps"],
     depends=[*HEADERS, "native/lbc_ops.h", "native/lbc_platform.h", "native/vm_loop.inc",
+             "native/jit.h",
              "maps/map_internal.h", "maps/map_fast.h"],
     extra_compile_args=compile_args(),
 )
