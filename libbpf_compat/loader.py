@@ -187,6 +187,12 @@ def load_object(obj: BpfObject, provided_ksyms: tuple[str, ...] = ()) -> LoadSta
         loaded: list[tuple[Program, ProgramVm]] = []
         for prog in obj.programs:
             if prog.autoload:
+                if prog.prog_type == BpfProgType.BPF_PROG_TYPE_UNSPEC:
+                    # libbpf's "missing BPF prog type": an unknown section name
+                    # and no bpf_program__set_type before the load
+                    raise LibbpfError(errno.EINVAL, f"program {prog.name!r}: missing BPF "
+                                                    f"program type, check ELF section name "
+                                                    f"{prog.section_name!r}")
                 linked = linked_code(obj, prog, ext, target)
                 fast = obj.opts.verify and verify_for_load(
                     obj, prog, linked, ext, list(program_pieces(obj, prog)))
