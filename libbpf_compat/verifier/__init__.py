@@ -7,7 +7,10 @@
 - :mod:`~libbpf_compat.verifier.stack`: per-byte stack contents;
 - :mod:`~libbpf_compat.verifier.checks` and :mod:`~libbpf_compat.verifier.log`: safety
   checks and their messages;
-- :mod:`~libbpf_compat.verifier.analysis`: the worklist fixpoint.
+- :mod:`~libbpf_compat.verifier.references`: ring buffer records as references;
+- :mod:`~libbpf_compat.verifier.analysis`: the worklist fixpoint;
+- :mod:`~libbpf_compat.verifier.fuzz`: the soundness fuzzer (accepted programs run in the
+  VM with bounds checks on).
 
 The loader does not call the verifier yet.
 """

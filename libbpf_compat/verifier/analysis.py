@@ -11,21 +11,22 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from libbpf_compat.isa import Instruction
+from libbpf_compat.isa import Instruction, validate
 from libbpf_compat.isa import opcodes as op
-from libbpf_compat.verifier import log, transfer
+from libbpf_compat.verifier import log, numeric, references, transfer
 from libbpf_compat.verifier.cases import Assume, PreState, ValueSpec, parse_value
-from libbpf_compat.verifier.cfg import CFG, build, is_local_call
+from libbpf_compat.verifier.cfg import CFG, build, is_local_call, reachable, successors
 from libbpf_compat.verifier.log import Message
 from libbpf_compat.verifier.numeric import BOTTOM, TOP, Interval, Scalar
 from libbpf_compat.verifier.stack import Stack
-from libbpf_compat.verifier.transfer import POINTER_VALUE, Failed, Options, State
+from libbpf_compat.verifier.transfer import FRAME_SIZE, POINTER_VALUE, Failed, Options, State
 from libbpf_compat.verifier.types import (
     ALL_TYPES,
     NUMBER,
     PACKET,
     PACKET_END,
     POINTER_TYPES,
+    STACK,
     UNINIT,
     RegValue,
 )
@@ -106,12 +107,20 @@ class Analyzer:
                     if caller is None:
                         return []
                     back = caller.copy()
-                    back.regs[0] = state.regs[0]
+                    # r0 is the result and r1-r5 hold what the callee left in them; the
+                    # callee may have written the caller's frames through pointers, and
+                    # its own frame is gone.
+                    back.regs[:6] = state.regs[:6]
+                    back.stack = state.stack.copy()
+                    _drop_frame(back.stack, state.regs[10])
                     back.packet_size = state.packet_size
+                    back.refs = state.refs
                     call_pc = frames[-1]
                     ret_insn = self.cfg.instructions[call_pc]
                     return [((frames[:-1], call_pc + ret_insn.size), back)]
                 transfer.require(_exit_check(state))
+                if state.refs and self.options.track_references:
+                    transfer.require(references.leak_text(state.refs, self.names))
                 self._record_exit(state)
                 return []
             if transfer.is_conditional_jump(insn):
@@ -140,8 +149,12 @@ class Analyzer:
                 inner = (*frames, pc)
                 self.saved[inner] = state.copy() if inner not in self.saved else (
                     self.saved[inner].join(state))
+                # The callee's frame lies below the caller's (r10 moves down by a frame,
+                # as in the VM and Linux); the caller's frames stay reachable through
+                # the pointers it passes.
                 callee = state.copy()
-                callee.stack = Stack()
+                callee.regs[10] = _enter_frame(state.regs[10])
+                _drop_frame(callee.stack, callee.regs[10])
                 return [((inner, target), callee)]
             after = state.copy()
             cls = insn.insn_class
@@ -152,9 +165,11 @@ class Analyzer:
             elif insn.is_lddw:
                 transfer.lddw(after, insn)
             elif insn.opcode in (op.OPCODE_CALL, op.OPCODE_CALLX):
-                transfer.helper_call(after, insn, self.options)
-            else:
-                return []
+                transfer.helper_call(after, insn, self.options, pc)
+            elif cls == op.CLASS_LD and insn.mode in (op.MODE_ABS, op.MODE_IND):
+                transfer.legacy_packet_load(after, insn)
+            else:  # never end a path silently: what follows would go unchecked
+                raise Failed(f"Unsupported instruction (opcode {insn.opcode:#04x})")
             return [((frames, nxt), after)]
         except Failed as failure:
             self.emit(where, str(failure), collect)
@@ -240,11 +255,46 @@ class Analyzer:
         self.result.processed = processed
         if self.options.termination and self.result.complete:
             self._check_termination()
+        if self.options.reject_unreachable:
+            for pc in sorted(set(self.cfg.instructions) - reachable(self.cfg)):
+                self.emit(label(((), pc), self.names), "Unreachable instruction", True)
         # Report from the fixpoint: each reachable node's checks, once.
         self.result.exit_state = None
         for node in sorted(self.states, key=lambda n: (n[1], n[0])):
             self.step(node, self.states[node], collect=True)
         return self.result
+
+
+def invalid_bytecode(instructions: dict[int, Instruction]) -> list[tuple[int, str]]:
+    """(slot, reason) for each invalid instruction, each jump to no instruction and an
+    end the last instruction falls through."""
+    found: list[tuple[int, str]] = []
+    for pc, insn in sorted(instructions.items()):
+        why = validate(insn)
+        if why is not None:
+            found.append((pc, why))
+            continue
+        for edge in successors(pc, insn):
+            if edge.target in instructions:
+                continue
+            if edge.kind in ("next", "return"):
+                found.append((pc, "the program falls off its end"))
+            else:
+                found.append((pc, f"jump to slot {edge.target}, not an instruction"))
+    return found
+
+
+def _enter_frame(r10: RegValue) -> RegValue:
+    """r10 in a callee: a frame lower."""
+    return RegValue(r10.types, r10.value, numeric.binary("sub", r10.offset,
+                                                         Scalar.const(FRAME_SIZE)),
+                    r10.region_size, r10.map_fd)
+
+
+def _drop_frame(stack: Stack, r10: RegValue) -> None:
+    """Forget the frame below ``r10`` (a callee's, before it starts or once it returned)."""
+    if r10.only == STACK and not r10.offset.bottom:
+        stack.havoc(max(0, r10.offset.s.lo - FRAME_SIZE), max(0, r10.offset.s.hi))
 
 
 def _exit_check(state: State) -> str | None:
@@ -354,8 +404,16 @@ def initial_state(pre: PreState) -> State:
 def analyze(instructions: dict[int, Instruction], assumes: dict[int, Assume],
             initial: State, options: Options | None = None,
             limit: int = DEFAULT_LIMIT, names: dict[int, int] | None = None) -> AnalysisResult:
-    """Analyze from ``initial``; ``names`` maps slots to the indices messages show."""
-    return Analyzer(instructions, assumes, options or Options(), limit, names).run(initial)
+    """Analyze from ``initial``; ``names`` maps slots to the indices messages show.
+
+    Bytecode that is not valid (an unknown opcode, a field its form does not use, a jump
+    out of the program or into an lddw) is refused, unanalysed: never a crash."""
+    options = options or Options()
+    invalid = invalid_bytecode(instructions) if options.validate_bytecode else []
+    if invalid:
+        return AnalysisResult([Message(label(((), pc), names), f"Invalid bytecode: {why}")
+                               for pc, why in invalid], complete=False)
+    return Analyzer(instructions, assumes, options, limit, names).run(initial)
 
 
 __all__ = ["AnalysisResult", "Options", "analyze", "initial_state"]

@@ -50,21 +50,50 @@ def memory_base(reg: int, value: RegValue) -> str | None:
 
 
 def bounds(reg: int, value: RegValue, offset: int, width: int, write: bool,
-           packet_size: Scalar, meta_offset: Scalar) -> str | None:
-    """The access ``[reg + offset, +width)`` must lie inside the region it points to."""
-    kind = value.only
+           packet_size: Scalar, meta_offset: Scalar, stack_size: int = STACK_SIZE,
+           ctx_size: int | None = None, stack_floor: int = 0) -> str | None:
+    """The access ``[reg + offset, +width)`` must lie inside the region it points to.
+
+    ``stack_size`` is the top of the stack (offsets at and above it belong to no frame);
+    ``ctx_size`` the size of the context, None when unknown (not checked);
+    ``stack_floor`` the bottom of the current frame (r10's offset less a frame). A base that
+    may be of several types must be inside the region of each of them.
+    """
     if value.offset.bottom:
         return None
     lo = value.offset.s.lo + offset
+    access = log.access_text(reg, offset, width, write)
+    if value.only is None:
+        if lo < 0:
+            return log.lower_bound("0", access)
+        for kind in sorted(value.types):
+            found = _bounds_of(kind, reg, value, offset, width, write, packet_size,
+                               meta_offset, stack_size, ctx_size, stack_floor)
+            if found is not None:
+                return found
+        return None
+    return _bounds_of(next(iter(value.types)), reg, value, offset, width, write, packet_size,
+                      meta_offset, stack_size, ctx_size, stack_floor)
+
+
+def _bounds_of(kind: str, reg: int, value: RegValue, offset: int, width: int, write: bool,
+               packet_size: Scalar, meta_offset: Scalar, stack_size: int,
+               ctx_size: int | None, stack_floor: int = 0) -> str | None:
+    lo = value.offset.s.lo + offset
     hi = value.offset.s.hi + offset + width
     access = log.access_text(reg, offset, width, write)
-    if kind is None:
-        return log.lower_bound("0", access) if lo < 0 else None
     if kind == STACK:
         if lo < 0:
             return log.lower_bound("0", access)
-        if hi > STACK_SIZE:
+        if lo < stack_floor:
+            return log.lower_bound("r10.stack_offset - subprogram_stack_size", access)
+        if hi > stack_size:
             return log.upper_bound("total_stack_size", access)
+    elif kind == CTX:
+        if ctx_size is not None and lo < 0:
+            return log.lower_bound("0", access)
+        if ctx_size is not None and hi > ctx_size:
+            return log.upper_bound("ctx_size", access)
     elif kind == PACKET:
         if lo < meta_offset.s.lo:
             return log.lower_bound("meta_offset", access)
@@ -76,6 +105,11 @@ def bounds(reg: int, value: RegValue, offset: int, width: int, write: bool,
         at = value.offset.s.singleton
         if write or at is None or not socket_access_ok(at + offset, width):
             return log.invalid_socket_access(access)
+    elif kind == ALLOC_MEM:
+        if lo < 0:
+            return log.lower_bound("0", access)
+        if hi > value.region_size.s.lo:
+            return log.upper_bound(f"r{reg}.alloc_mem_size", access)
     elif kind == SHARED:
         if value.value.u.contains(0):
             return log.possible_null(access)
@@ -139,7 +173,8 @@ def _bound_text(v: int) -> str:
 
 def helper_memory(reg: int, value: RegValue, size: int, where: str, write: bool,
                   map_update: bool, numeric: frozenset[int], packet_size: Scalar,
-                  meta_offset: Scalar) -> str | None:
+                  meta_offset: Scalar, stack_size: int = STACK_SIZE,
+                  stack_floor: int = 0) -> str | None:
     """``size`` bytes at ``reg`` a helper reads (or writes) must lie in one region; bytes
     it reads from the stack must hold numbers. ``where`` names the access in messages."""
     kind = value.only
@@ -156,7 +191,9 @@ def helper_memory(reg: int, value: RegValue, size: int, where: str, write: bool,
             return None
         if lo < 0:
             return log.lower_bound("0", where)
-        if hi > STACK_SIZE:
+        if lo < stack_floor:
+            return log.lower_bound("r10.stack_offset - subprogram_stack_size", where)
+        if hi > stack_size:
             return log.upper_bound("total_stack_size", where)
     elif kind == SHARED:
         if value.value.u.contains(0):

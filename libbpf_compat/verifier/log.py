@@ -100,3 +100,8 @@ def callx_not_singleton(reg: int) -> str:
 
 def invalid_socket_access(access: str) -> str:
     return f"Invalid socket access ({access})"
+
+
+def add_pointers(src: int, dst: int) -> str:
+    return (f"Only numbers can be added to pointers (r{src}.type in {{ctx, stack, packet, "
+            f"shared}} -> r{dst}.type == number)")

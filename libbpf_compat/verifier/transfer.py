@@ -12,7 +12,7 @@ from libbpf_compat.helpers.ids import helper_by_internal
 from libbpf_compat.helpers.prototypes import Arg, Prototype, Ret, prototype, size_argument
 from libbpf_compat.isa import Instruction
 from libbpf_compat.isa import opcodes as op
-from libbpf_compat.verifier import checks, log, numeric
+from libbpf_compat.verifier import checks, log, numeric, references
 from libbpf_compat.verifier.cases import Assume
 from libbpf_compat.verifier.cfg import Edge, is_conditional
 from libbpf_compat.verifier.numeric import BOTTOM, TOP, Scalar
@@ -21,6 +21,8 @@ from libbpf_compat.verifier.types import (
     ALLOC_MEM,
     CTX,
     MAP_FD,
+    MAP_FD_PROGRAMS,
+    NON_NULL,
     NUMBER,
     PACKET,
     PACKET_END,
@@ -33,13 +35,21 @@ from libbpf_compat.verifier.types import (
     RegValue,
 )
 
+FRAME_SIZE = 512  # each call frame's stack, as in Linux and the VM
+#: Pointer types whose values all point into one region: comparing two of them compares
+#: their offsets. (Two map values, sockets or records may be different objects.)
+SINGLE_REGIONS = frozenset({CTX, STACK, PACKET})
 WIDTHS = {op.SIZE_B: 1, op.SIZE_H: 2, op.SIZE_W: 4, op.SIZE_DW: 8}
 # The test context (XDP-like): which 32-bit fields load packet pointers.
 CTX_POINTERS = {0: PACKET, 4: PACKET_END}
 CTX_POINTER_WIDTH = 4
-POINTER_VALUE = Scalar.from_unsigned(1, 2147418112)
-NULLABLE_VALUE = Scalar.from_unsigned(0, 2147418112)
+# What a pointer's address may be: any user-space address of the host (x86-64 and
+# arm64 keep them below 2**47). PREVAIL assumes [1, 2147418112], which a 64-bit VM's
+# stack and buffers do not honour: a branch on that bound is not dead code here.
+POINTER_VALUE = NON_NULL
+NULLABLE_VALUE = Scalar.from_unsigned(0, NON_NULL.u.hi)
 ARITH_TYPE_TEXT = "in {number, ctx, stack, packet, shared}"
+NO_ARITH_TYPES = frozenset({MAP_FD, MAP_FD_PROGRAMS})
 ALU_NAMES = {op.ALU_ADD: "add", op.ALU_SUB: "sub", op.ALU_MUL: "mul", op.ALU_DIV: "div",
              op.ALU_OR: "or", op.ALU_AND: "and", op.ALU_LSH: "lsh", op.ALU_RSH: "rsh",
              op.ALU_MOD: "mod", op.ALU_XOR: "xor", op.ALU_ARSH: "arsh"}
@@ -68,6 +78,19 @@ class Options:
     #: map fd -> shape; fds not listed stand for ``default_map``.
     maps: dict[int, MapShape] = field(default_factory=dict)
     default_map: MapShape = field(default_factory=lambda: TEST_MAP)
+    #: the top of the stack: offsets from it up belong to no frame (PREVAIL's total
+    #: stack by default; 512 when r10 starts at 512 and frames are 512 bytes, as the VM)
+    stack_size: int = checks.STACK_SIZE
+    #: the size of the context; None leaves context accesses unchecked
+    ctx_size: int | None = None
+    #: each call frame's stack: accesses below r10 less this are outside the frame
+    frame_size: int | None = FRAME_SIZE
+    #: every ring buffer record reserved is submitted or discarded, once
+    track_references: bool = True
+    #: refuse instructions no path reaches (as Linux); PREVAIL ignores them
+    reject_unreachable: bool = False
+    #: refuse bytecode RFC 9669 does not define before analysing it
+    validate_bytecode: bool = True
 
 
 @dataclass
@@ -76,24 +99,28 @@ class State:
     stack: Stack = field(default_factory=Stack)
     packet_size: Scalar = field(default_factory=lambda: Scalar.from_unsigned(0, 0xFFFF))
     meta_offset: Scalar = field(default_factory=lambda: Scalar.const(0))
+    #: ring buffer records reserved and not yet released, by the reserve's slot
+    #: (:mod:`~libbpf_compat.verifier.references`); a join holds what either path holds
+    refs: frozenset[int] = frozenset()
 
     def copy(self) -> State:
-        return State(list(self.regs), self.stack.copy(), self.packet_size, self.meta_offset)
+        return State(list(self.regs), self.stack.copy(), self.packet_size, self.meta_offset,
+                     self.refs)
 
     def join(self, other: State) -> State:
         return State([a.join(b) for a, b in zip(self.regs, other.regs, strict=True)],
                      self.stack.join(other.stack), self.packet_size.join(other.packet_size),
-                     self.meta_offset.join(other.meta_offset))
+                     self.meta_offset.join(other.meta_offset), self.refs | other.refs)
 
     def widen(self, other: State) -> State:
         return State([a.widen(b) for a, b in zip(self.regs, other.regs, strict=True)],
                      self.stack.widen(other.stack), self.packet_size.widen(other.packet_size),
-                     self.meta_offset.widen(other.meta_offset))
+                     self.meta_offset.widen(other.meta_offset), self.refs | other.refs)
 
     def leq(self, other: State) -> bool:
         return (all(a.leq(b) for a, b in zip(self.regs, other.regs, strict=True))
                 and self.stack.leq(other.stack) and self.packet_size.leq(other.packet_size)
-                and self.meta_offset.leq(other.meta_offset))
+                and self.meta_offset.leq(other.meta_offset) and self.refs <= other.refs)
 
 
 class Failed(Exception):
@@ -147,6 +174,14 @@ def alu(state: State, insn: Instruction, options: Options) -> None:
     if code in (op.ALU_DIV, op.ALU_MOD) and insn.off == op.ALU_SIGNED_OFFSET:
         name = "s" + name
     if code in (op.ALU_ADD, op.ALU_SUB) and not (dst.is_number and src.is_number):
+        if (code == op.ALU_ADD and use_src and src.types & POINTER_TYPES
+                and not dst.is_number):
+            raise Failed(log.add_pointers(insn.src, d))
+        # A map (or program map) is a handle, not an address: no arithmetic on it.
+        if dst.types & NO_ARITH_TYPES:
+            raise Failed(log.invalid_type(d, ARITH_TYPE_TEXT))
+        if use_src and src.types & NO_ARITH_TYPES:
+            raise Failed(log.invalid_type(insn.src, ARITH_TYPE_TEXT))
         if use_src and code == op.ALU_SUB and is64 and not src.is_number:
             if _regions(src.types) != _regions(dst.types):
                 raise Failed(log.subtract_pointers("different", insn.src, d))
@@ -154,6 +189,8 @@ def alu(state: State, insn: Instruction, options: Options) -> None:
                 raise Failed(log.subtract_pointers("non-singleton", insn.src, d))
         if use_src and UNINIT in src.types:
             raise Failed(log.invalid_type(insn.src, ARITH_TYPE_TEXT))
+        if UNINIT in dst.types:  # arithmetic on a register nothing was written to
+            raise Failed(log.invalid_type(d, ARITH_TYPE_TEXT))
         if is64:
             regs[d] = pointer_arith(code, dst, src, state)
         elif dst.types <= POINTER_TYPES and src.is_number:
@@ -178,9 +215,13 @@ def _regions(types: frozenset[str]) -> frozenset[str]:
 
 
 def pointer_arith(code: int, dst: RegValue, src: RegValue, state: State) -> RegValue:
+    if code == op.ALU_ADD and dst.is_number and src.only is not None:
+        dst, src = src, dst
+    if dst.only == PACKET_END and src.is_number:
+        # The end moved: a pointer into the packet at packet_size (as PREVAIL models the
+        # end), no longer the end a bounds check may compare against.
+        dst = RegValue(frozenset({PACKET}), dst.value, state.packet_size)
     if code == op.ALU_ADD:
-        if dst.is_number and src.only is not None:
-            dst, src = src, dst
         if src.is_number and dst.only is not None:
             return RegValue(dst.types, numeric.binary("add", dst.value, src.value),
                             numeric.binary("add", dst.offset, src.value),
@@ -222,7 +263,15 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
         else:
             require(checks.stored_value(base_reg, base, insn.src, value, width))
     require(checks.bounds(base_reg, base, insn.off, width, write, state.packet_size,
-                          state.meta_offset))
+                          state.meta_offset, options.stack_size, options.ctx_size,
+                          stack_floor(state, options)))
+    if write and CTX in base.types and not base.offset.bottom:
+        lo = base.offset.s.lo + insn.off
+        hi = base.offset.s.hi + insn.off + width
+        if any(lo < slot + CTX_POINTER_WIDTH and slot < hi for slot in CTX_POINTERS):
+            # Part of a pointer field, or maybe: a later load would trust what it holds.
+            raise Failed(log.ctx_pointer_write(log.access_text(base_reg, insn.off, width,
+                                                               True)))
     field_at = base.offset.s.singleton if base.only == CTX else None
     if field_at is not None and field_at + insn.off in CTX_POINTERS:
         kind = CTX_POINTERS[field_at + insn.off]
@@ -256,6 +305,11 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
                 loaded = RegValue.number(numeric.movsx(loaded.value, 8 * width))
             regs[insn.dst] = loaded
         else:
+            if base.only == STACK and not state.stack.all_numeric(
+                    base.offset.s.lo + insn.off, base.offset.s.hi + insn.off + width):
+                # Somewhere in a range: every byte it may read must hold a number.
+                raise Failed(log.stack_not_numeric(log.access_text(base_reg, insn.off, width,
+                                                                   False)))
             top = Scalar.from_unsigned(0, (1 << (8 * width)) - 1)
             if insn.mode == op.MODE_MEMSX:
                 top = numeric.movsx(TOP, 8 * width)
@@ -267,7 +321,7 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
         return
     if offset is None:
         state.stack.havoc(max(0, base.offset.s.lo + insn.off),
-                          min(checks.STACK_SIZE, base.offset.s.hi + insn.off + width))
+                          min(options.stack_size, base.offset.s.hi + insn.off + width))
         return
     if atomic:
         state.stack.mark_numeric(offset, offset + width)
@@ -284,6 +338,14 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
         elif width < 8:
             value = RegValue.number(Scalar.from_unsigned(0, (1 << (8 * width)) - 1))
         state.stack.store(offset, width, value)
+
+
+def stack_floor(state: State, options: Options) -> int:
+    """The lowest stack offset the current frame may touch (0 when unknown)."""
+    r10 = state.regs[10]
+    if options.frame_size is None or r10.only != STACK or r10.offset.bottom:
+        return 0
+    return max(0, r10.offset.s.lo - options.frame_size)
 
 
 def atomic_result(state: State, insn: Instruction, width: int) -> None:
@@ -329,6 +391,7 @@ def assume(state: State, dst: int, cond: str, src: int | None, imm: int,
         if na.bottom:
             return None
         out.regs[dst] = RegValue(a.types, na, a.offset, a.region_size, a.map_fd)
+        out.refs = references.after_null_test(a, out.regs[dst], out.refs)
         if src is not None:
             out.regs[src] = RegValue(b.types, nb, b.offset, b.region_size, b.map_fd)
         return out
@@ -340,8 +403,11 @@ def assume(state: State, dst: int, cond: str, src: int | None, imm: int,
         if src is not None:
             out.regs[src] = RegValue.number(nb)
         return out
-    if a.only is not None and a.only == b.only and a.only != NUMBER and is64:
-        na, nb = numeric.refine(a.offset, b.offset, cond, True)
+    if a.only is not None and a.only == b.only and a.only in SINGLE_REGIONS and is64:
+        # Addresses in one region compare as their offsets do, as signed numbers: an
+        # offset may be negative (data - 1) without the address wrapping around.
+        signed = cond if cond.startswith("s") or cond in ("==", "!=") else "s" + cond
+        na, nb = numeric.refine(a.offset, b.offset, signed, True)
         if na.bottom:
             return None
         out.regs[dst] = RegValue(a.types, a.value, na, a.region_size, a.map_fd)
@@ -429,6 +495,12 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
             require(checks.single_type(reg, value, SOCKET))
         elif kind == Arg.PTR_TO_ALLOC_MEM:
             require(checks.single_type(reg, value, ALLOC_MEM))
+            if options.track_references:
+                ref = references.reference_of(value)
+                state.refs, problem = references.release(regs, state.refs, reg)
+                require(problem)
+                for lo, width in references.released_cells(state.stack.cells, ref or 0):
+                    state.stack.havoc(lo, lo + width)
         elif kind.is_map_region:
             require(checks.helper_memory_type(reg, value))
             shape = map_shape(options, regs[1].map_fd)
@@ -438,7 +510,8 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
             where = log.within(reg, "key_size" if key else "value_size")
             require(checks.helper_memory(reg, value, size, where, write, True,
                                          state.stack.numeric, state.packet_size,
-                                         state.meta_offset))
+                                         state.meta_offset, options.stack_size,
+                                         stack_floor(state, options)))
             if write:
                 _written(state, value, size)
         elif kind.is_memory:
@@ -460,7 +533,8 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
                 "write" if write else "read")
             require(checks.helper_memory(reg, value, size, where, write, False,
                                          state.stack.numeric, state.packet_size,
-                                         state.meta_offset))
+                                         state.meta_offset, options.stack_size,
+                                         stack_floor(state, options)))
             if write:
                 _written(state, value, size)
 
@@ -492,9 +566,11 @@ def helper_result(state: State, proto: Prototype, options: Options) -> RegValue:
     return RegValue.number()
 
 
-def helper_call(state: State, insn: Instruction, options: Options | None = None) -> None:
+def helper_call(state: State, insn: Instruction, options: Options | None = None,
+                pc: int = 0) -> None:
     """A helper call: the arguments checked against the helper's prototype (from the
-    helper registry), r1-r5 clobbered, r0 typed by the prototype's return kind."""
+    helper registry), r1-r5 clobbered, r0 typed by the prototype's return kind; a record
+    a helper reserves (at slot ``pc``) is a reference to release."""
     options = options or Options()
     result = RegValue.number()
     if insn.opcode == op.OPCODE_CALLX or insn.source == 0:
@@ -502,9 +578,26 @@ def helper_call(state: State, insn: Instruction, options: Options | None = None)
         if found is not None:
             check_arguments(state, found, options)
             result = helper_result(state, found, options)
+            if found.ret == Ret.ALLOC_MEM_OR_NULL and options.track_references:
+                result, problem = references.acquire(result, state.refs, pc)
+                require(problem)
+                state.refs = state.refs | {pc}
     for r in range(1, 6):
         state.regs[r] = UNINIT_VALUE
     state.regs[0] = result
+
+
+def legacy_packet_load(state: State, insn: Instruction) -> None:
+    """``r0 = *(u16 *)skb[r7 + 4]`` (LD_ABS / LD_IND): r6 must be the context; the load
+    is checked at run time (out of the packet ends the program with 0); r1-r5 are
+    clobbered as by a call."""
+    require(checks.single_type(6, state.regs[6], "ctx"))
+    if insn.mode == op.MODE_IND:
+        require(checks.number(insn.src, state.regs[insn.src]))
+    width = WIDTHS[insn.mem_size]
+    for r in range(1, 6):
+        state.regs[r] = UNINIT_VALUE
+    state.regs[0] = RegValue.number(Scalar.from_unsigned(0, (1 << (8 * width)) - 1))
 
 
 def lddw(state: State, insn: Instruction) -> None:
