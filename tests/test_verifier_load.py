@@ -18,7 +18,7 @@ from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.contexts import XDP_LINUX
 from libbpf_compat.isa import assemble
 from libbpf_compat.mapstore import fd_table
-from libbpf_compat.object import BpfObject, bpf_object_open_opts
+from libbpf_compat.object import BpfObject, Program, bpf_object_open_opts
 from libbpf_compat.test_run import bpf_prog_test_run_opts, bpf_test_run_opts
 from libbpf_compat.verifier.program import MAX_PROCESSED, verify_program
 from libbpf_compat.verify import verify_object
@@ -29,7 +29,7 @@ UNSAFE = {
     "no_null_check": (7, "Possible null access", "return *n ? 2 : 1;"),
     "ctx_out_of_range": (0, "sizeof(struct xdp_md) = 24", "((char *)ctx + 64)"),
     "ctx_write": (1, "Invalid context access (struct xdp_md", "ctx->ingress_ifindex = 7;"),
-    "record_leak": (16, "Ring buffer record reserved at 5 is neither submitted nor discarded",
+    "record_leak": (16, "Unreleased reference (ring buffer record reserved at 5)",
                     "; }"),  # at the exit: the function's closing brace
     "calls_past_frame": ("4/8", "Upper bound must be at most total_stack_size",
                          "buf[16] = 1;"),
@@ -201,6 +201,7 @@ def test_bpf_prog_load_verifies_raw_programs() -> None:
     fd = bpf_prog_load(BpfProgType.BPF_PROG_TYPE_XDP, "safe", "GPL", safe, 2)
     try:
         prog = fd_table.get(fd)
+        assert isinstance(prog, Program)
         assert prog.vm is not None and prog.vm.bounds_check is False
     finally:
         fd_table.close(fd)
