@@ -222,77 +222,169 @@ static void fill_node(lbc_map *m, lpm_node *n, const void *key, const void *valu
 
 /* ---- lookup ---- */
 
-/* The longest stored prefix matching key (only prefixes no longer than
- * the key's prefixlen take part), or NULL (also for a prefixlen above
- * the maximum, as Linux). No lock: see lpm_lookup_*. */
-static lpm_node *find_longest(lbc_map *m, const void *key)
+/* Lookups compare 64 bits at a time: the key's data is read once into
+ * big-endian words (bit i of the prefix is bit 63 - i % 64 of word i / 64,
+ * the last word zero-padded), and each node's data, whose slot is padded to
+ * 8 bytes, is read a word at a time. Bits past the data never take part:
+ * prefix lengths are bounded by max_prefixlen before use. Specialised for
+ * data of up to 8 bytes (IPv4 and the like) and up to 16 (IPv6). */
+#define LPM_WORDS_MAX (LPM_DATA_MAX / 8u)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LPM_ALWAYS_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define LPM_ALWAYS_INLINE static __forceinline
+#else
+#define LPM_ALWAYS_INLINE static inline
+#endif
+
+static inline uint64_t load_be64(const unsigned char *p)
 {
-    lpm_ctrl *c = ctrl(m);
-    /* read once: the loop's acquire loads would make the compiler reload them */
-    const uint32_t max_plen = c->max_prefixlen, node_size = c->node_size;
-    const uint64_t max_link = 2u * (uint64_t)m->max_entries;
-    unsigned char *const nodes = m->base + nodes_off();
-    const unsigned char *data = key_data(key);
-    uint32_t plen = key_prefixlen(key);
-    lpm_node *found = NULL;
-    if (plen > max_plen)
-        return NULL;
-    uint32_t link = lbc_aload_u32(&c->root);
-    for (uint32_t steps = 0; link && steps <= max_plen; steps++) {
-        if (link > max_link)
-            break; /* a torn read during a concurrent write: retried */
-        lpm_node *n = (lpm_node *)(void *)(nodes + (uint64_t)(link - 1u) * node_size);
-        uint32_t np = lbc_aload_u32(&n->prefixlen);
-        if (np > max_plen)
-            break;
-        uint32_t match = prefix_match_len(m, n, np, data, plen);
-        if (match == max_plen) {
-            if (!(lbc_aload_u32(&n->flags) & LPM_NODE_IM))
-                found = n;
-            break;
-        }
-        if (match < np)
-            break;
-        if (!(lbc_aload_u32(&n->flags) & LPM_NODE_IM))
-            found = n;
-        link = lbc_aload_u32(&n->child[extract_bit(data, np)]);
-    }
-    return found;
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if LBC_BIG_ENDIAN
+    return v;
+#else
+    return lbc_bswap64(v);
+#endif
 }
 
-static void *lpm_lookup(lbc_map *m, const void *key)
+/* n (1..8) bytes at p as a big-endian word, zero-padded. */
+static inline uint64_t key_word(const unsigned char *p, uint32_t n)
 {
-    lpm_ctrl *c = ctrl(m);
+    if (n == 8)
+        return load_be64(p);
+    if (n == 4) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+#if !LBC_BIG_ENDIAN
+        v = lbc_bswap32(v);
+#endif
+        return (uint64_t)v << 32;
+    }
+    unsigned char buf[8] = {0};
+    memcpy(buf, p, n);
+    return load_be64(buf);
+}
+
+/* The top n (0..64) bits of a word set. */
+static inline uint64_t top_bits(uint32_t n) { return n ? ~(uint64_t)0 << (64u - n) : 0; }
+
+/* Does the node's data equal the key's words in the first np bits
+ * (np <= 64 * the words the key has)? words: 1, 2, or 0 for any count. */
+LPM_ALWAYS_INLINE int words_match(const unsigned char *nd, const uint64_t *kw, uint32_t np,
+                                  uint32_t words)
+{
+    if (words == 1)
+        return !((load_be64(nd) ^ kw[0]) & top_bits(np));
+    if (words == 2)
+        return !(((load_be64(nd) ^ kw[0]) & top_bits(np < 64u ? np : 64u)) |
+                 ((load_be64(nd + 8) ^ kw[1]) & top_bits(np > 64u ? np - 64u : 0u)));
+    uint32_t i = 0;
+    for (; np > 64u; np -= 64u, i++)
+        if (load_be64(nd + 8u * i) != kw[i])
+            return 0;
+    return !((load_be64(nd + 8u * i) ^ kw[i]) & top_bits(np));
+}
+
+/* Bit b (< 64 * the key's words) of the key. */
+LPM_ALWAYS_INLINE uint32_t key_bit(const uint64_t *kw, uint32_t b, uint32_t words)
+{
+    const uint64_t w = words == 1 ? kw[0] : words == 2 ? (b < 64u ? kw[0] : kw[1]) : kw[b / 64u];
+    return (uint32_t)(w >> (63u - b % 64u)) & 1u;
+}
+
+/* The longest stored prefix matching the key (only prefixes no longer than
+ * its prefixlen plen <= max_prefixlen take part), or NULL: Linux's walk.
+ * A node takes part when its prefix is no longer than plen and its first
+ * prefixlen bits are the key's; the walk stops at the first that does not,
+ * or at a full-length one, and goes on to the child the key's next bit
+ * names. No lock: the sequence word is read before and after the walk,
+ * which is made again if a writer held or moved it meanwhile (copy, when
+ * set, receives the value inside the walk so validated). The bounds on
+ * links, prefix lengths and steps keep a torn read inside the region.
+ * Everything the walk needs but the nodes is read before it. */
+LPM_ALWAYS_INLINE lpm_node *walk(lbc_map *m, const uint64_t *kw, uint32_t plen, uint32_t words,
+                                 void *copy)
+{
+    const uint32_t max_plen = (m->key_size - 4u) * 8u;
+    const uint64_t node_size = node_bytes(m->key_size, m->value_size);
+    const uint64_t max_link = 2u * (uint64_t)m->max_entries;
+    /* node `link` is at base + off0 + link * node_size (links start at 1;
+     * unsigned arithmetic: off0 may wrap, the sum does not) */
+    unsigned char *const base = m->base;
+    const uint64_t off0 = nodes_off() - node_size;
+    lpm_ctrl *const c = ctrl(m);
     for (;;) {
-        uint32_t s = lbc_aload_u32(&c->seq);
+        const uint32_t s = lbc_aload_u32(&c->seq);
         if (s & 1u) {
             lbc_cpu_relax();
             continue;
         }
-        lpm_node *n = find_longest(m, key);
+        lpm_node *found = NULL;
+        uint32_t link = lbc_aload_u32(&c->root);
+        for (uint32_t steps = 0; link && steps <= max_plen; steps++) {
+            if (LBC_UNLIKELY(link > max_link))
+                break; /* a torn read during a concurrent write: retried */
+            lpm_node *n = (lpm_node *)(void *)(base + (off0 + link * node_size));
+            const uint32_t np = lbc_aload_u32(&n->prefixlen);
+            const uint32_t c0 = lbc_aload_u32(&n->child[0]);
+            const uint32_t c1 = lbc_aload_u32(&n->child[1]);
+            if (np > plen || !words_match(node_data(n), kw, np, words))
+                break;
+            if (!(lbc_aload_u32(&n->flags) & LPM_NODE_IM))
+                found = n;
+            if (np == max_plen)
+                break;
+            link = key_bit(kw, np, words) ? c1 : c0;
+        }
+        if (found && copy)
+            memcpy(copy, node_value(m, found), m->value_size);
         lbc_fence_acquire();
         if (lbc_aload_u32(&c->seq) == s)
-            return n ? node_value(m, n) : NULL;
+            return found;
     }
+}
+
+/* Read the key's data into words; 0 words when its prefixlen is above the
+ * maximum (no prefix matches it, as Linux). */
+static inline uint32_t lpm_key_words(const lbc_map *m, const void *key, uint64_t *kw)
+{
+    const uint32_t size = m->key_size - 4u;
+    const unsigned char *data = key_data(key);
+    if (key_prefixlen(key) > size * 8u)
+        return 0;
+    uint32_t i = 0;
+    for (; size - 8u * i > 8u; i++)
+        kw[i] = load_be64(data + 8u * i);
+    kw[i] = key_word(data + 8u * i, size - 8u * i);
+    return i + 1u;
+}
+
+/* The node of the longest prefix matching key; when copy is set, its
+ * value is copied out inside the validated walk. */
+LPM_ALWAYS_INLINE lpm_node *find_longest(lbc_map *m, const void *key, void *copy)
+{
+    uint64_t kw[LPM_WORDS_MAX];
+    const uint32_t words = lpm_key_words(m, key, kw);
+    const uint32_t plen = key_prefixlen(key);
+    if (words == 1)
+        return walk(m, kw, plen, 1, copy);
+    if (words == 2)
+        return walk(m, kw, plen, 2, copy);
+    return words ? walk(m, kw, plen, 0, copy) : NULL;
+}
+
+static void *lpm_lookup(lbc_map *m, const void *key)
+{
+    lpm_node *n = find_longest(m, key, NULL);
+    return n ? node_value(m, n) : NULL;
 }
 
 static int lpm_lookup_copy(lbc_map *m, const void *key, void *value, uint64_t flags)
 {
     (void)flags;
-    lpm_ctrl *c = ctrl(m);
-    for (;;) {
-        uint32_t s = lbc_aload_u32(&c->seq);
-        if (s & 1u) {
-            lbc_cpu_relax();
-            continue;
-        }
-        lpm_node *n = find_longest(m, key);
-        if (n)
-            memcpy(value, node_value(m, n), m->value_size);
-        lbc_fence_acquire();
-        if (lbc_aload_u32(&c->seq) == s)
-            return n ? 0 : -ENOENT;
-    }
+    return find_longest(m, key, value) ? 0 : -ENOENT;
 }
 
 /* ---- update and delete (under the lock) ---- */

@@ -214,6 +214,41 @@ def test_large_trie_matches_a_model() -> None:
     assert len(all_keys(m)) == len(routes)
 
 
+@pytest.mark.parametrize("data_size", [4, 7, 8, 12, 16, 24])
+def test_lookups_at_prefix_boundaries_match_a_model(data_size: int) -> None:
+    """Lookups of keys that agree with a stored prefix up to its last bit,
+    differ in exactly its last bit, or have a shorter prefixlen, for data
+    sizes on both sides of each 8-byte word boundary."""
+    rng = random.Random(data_size)
+    maxp = data_size * 8
+    m = create_map(LPM, "edges", 4 + data_size, 4, 400, BPF_F_NO_PREALLOC)
+
+    def net(a: int, plen: int) -> int:
+        return a >> (maxp - plen) << (maxp - plen)
+
+    routes: dict[tuple[int, int], int] = {}
+    base = rng.getrandbits(maxp)
+    while len(routes) < 300:  # around a few shared prefixes, so they nest
+        plen = rng.choice((0, 1, maxp, maxp - 1, 63, 64, 65, 127, 128, 129,
+                           rng.randint(0, maxp)))
+        plen = min(plen, maxp)
+        a = base ^ (rng.getrandbits(maxp) >> rng.randint(0, maxp))
+        routes[(plen, net(a, plen))] = rng.getrandbits(31)
+    for (plen, a), v in routes.items():
+        m.update(struct.pack("<I", plen) + a.to_bytes(data_size, "big"), val(v))
+    for (plen, a) in rng.sample(sorted(routes), 300):
+        low = rng.getrandbits(maxp - plen) if plen < maxp else 0
+        for q in (a | low, (a | low) ^ (1 << (maxp - plen)) if plen else a | low):
+            qplen = rng.choice((maxp, maxp, plen, max(plen - 1, 0), rng.randint(0, maxp)))
+            best = None
+            for p in range(qplen, -1, -1):
+                if (p, net(q, p)) in routes:
+                    best = routes[(p, net(q, p))]
+                    break
+            got = m.lookup(struct.pack("<I", qplen) + q.to_bytes(data_size, "big"))
+            assert got == (None if best is None else val(best)), (plen, qplen, hex(q))
+
+
 # ---- against the kernel ----
 
 def _native_rc(fn: object) -> tuple[int, object]:
@@ -234,7 +269,9 @@ def _rand_key(rng: random.Random, data_size: int) -> bytes:
 
 @pytest.mark.skipif(WHY is not None, reason=WHY or "")
 @pytest.mark.parametrize("data_size,max_entries,seed", [(1, 8, 1), (2, 20, 2), (3, 64, 3),
-                                                        (16, 40, 4)])
+                                                        (16, 40, 4), (4, 40, 5), (8, 40, 6),
+                                                        (12, 40, 7), (24, 40, 8),
+                                                        (256, 30, 9)])
 def test_against_kernel(data_size: int, max_entries: int, seed: int) -> None:
     rng = random.Random(seed)
     ks = 4 + data_size
