@@ -17,12 +17,14 @@ import enum
 import errno
 import struct
 import threading
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
-from libbpf_compat._native import ffi
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.chain import ProgramChain
+from libbpf_compat.hooks.fast_run import FastRunner
+from libbpf_compat.hooks.fast_run import new_result as _new
 
 #: The native context (PROCESS_NATIVE): command_start, command_end,
 #: process_id, parent_process_id, creating_process_id, creating_thread_id,
@@ -42,8 +44,7 @@ class ProcessVerdict(enum.IntEnum):
     DENY = 1
 
 
-@dataclass(frozen=True)
-class ProcessResult:
+class ProcessResult(NamedTuple):
     """One event through the hook: the verdict (always PERMIT for a
     deletion) and each program's raw return value in run order."""
 
@@ -53,6 +54,18 @@ class ProcessResult:
     @property
     def permitted(self) -> bool:
         return self.verdict == ProcessVerdict.PERMIT
+
+
+_OPERATIONS = frozenset(ProcessOperation)
+_PERMIT = ProcessVerdict.PERMIT
+_CREATE = ProcessOperation.CREATE
+_CTX_PACK = NATIVE_PROCESS_CTX.pack_into
+_CTX_SIZE = NATIVE_PROCESS_CTX.size
+
+
+_U64 = (1 << 64) - 1
+#: command lines as UTF-8 (hosts start the same few commands again and again)
+_encoded = lru_cache(maxsize=1024)(str.encode)
 
 
 def _u64(value: int, what: str) -> int:
@@ -67,52 +80,75 @@ class ProcessHook(ProgramChain):
     hook_name = "process"
     prog_type = windows_abi.INTERNAL_PROG_PROCESS
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._runner = FastRunner(_CTX_SIZE, MAX_COMMAND_LINE)
+
     def request(self, operation: int, process_id: int, parent_process_id: int = 0,
                 command_line: str | bytes | bytearray | memoryview = b"", *,
                 creating_process_id: int = 0, creating_thread_id: int = 0) -> ProcessResult:
         """Run the programs on ``operation`` of process ``process_id``."""
-        if operation not in set(ProcessOperation):
+        return self._request(operation, process_id, parent_process_id, command_line,
+                             creating_process_id, creating_thread_id)
+
+    def _request(self, operation: int, process_id: int, parent_process_id: int,
+                 command_line: str | bytes | bytearray | memoryview, creating_process_id: int,
+                 creating_thread_id: int) -> ProcessResult:
+        if operation not in _OPERATIONS:
             raise LibbpfError(errno.EINVAL, f"process: invalid operation {operation!r}")
-        ids = (_u64(process_id, "process id"), _u64(parent_process_id, "parent process id"),
-               _u64(creating_process_id, "creating process id"),
-               _u64(creating_thread_id, "creating thread id"))
-        if isinstance(command_line, str):
-            command = bytearray(command_line.encode("utf-8"))
+        if not (type(process_id) is int and 0 <= process_id <= _U64
+                and type(parent_process_id) is int and 0 <= parent_process_id <= _U64
+                and type(creating_process_id) is int and 0 <= creating_process_id <= _U64
+                and type(creating_thread_id) is int and 0 <= creating_thread_id <= _U64):
+            _u64(process_id, "process id")
+            _u64(parent_process_id, "parent process id")
+            _u64(creating_process_id, "creating process id")
+            _u64(creating_thread_id, "creating thread id")
+        command: bytes
+        if type(command_line) is bytes:
+            command = command_line
+        elif isinstance(command_line, str):
+            command = _encoded(command_line)
         elif isinstance(command_line, (bytes, bytearray, memoryview)):
-            command = bytearray(command_line)
+            command = bytes(command_line)
         else:
             raise LibbpfError(errno.EINVAL, f"process: invalid command line {command_line!r}")
         if len(command) > MAX_COMMAND_LINE:
             raise LibbpfError(errno.E2BIG, f"process: a command line of {len(command)} bytes "
                                            f"(the hook takes {MAX_COMMAND_LINE} at most)")
-        chain = self.attached_chain()
+        chain = self._chain[:]
         retvals: list[int] = []
-        verdict = ProcessVerdict.PERMIT
-        region = command or bytearray(1)  # an empty command line still needs an address
-        view = memoryview(region)
+        verdict = _PERMIT
+        if not chain:
+            return ProcessResult(verdict, ())
+        size = len(command)
+        create = operation == _CREATE
+        slot = self._runner.slot()
         try:
-            with ffi.from_buffer("uint8_t[]", region) as cbuf:
-                start = int(ffi.cast("uintptr_t", cbuf))
-                for att in chain:
-                    ctx = bytearray(NATIVE_PROCESS_CTX.pack(start, start + len(command), *ids,
-                                                            int(operation)))
-                    retval = att.vm.run_repeat(ctx, 1, regions=[(view, False)]).retval
-                    retvals.append(retval & 0xFFFFFFFF)
-                    if operation == ProcessOperation.CREATE and retvals[-1] != 0:
-                        verdict = ProcessVerdict.DENY
-                        break
+            start = slot.data_addr
+            if size:
+                slot.data_buf[0:size] = command
+            if size != slot.data_len:
+                slot.set_data_len(size)
+            for att in chain:
+                _CTX_PACK(slot.ctx_buf, 0, start, start + size, process_id, parent_process_id,
+                          creating_process_id, creating_thread_id, operation)
+                retval = slot.run(att.vm, _CTX_SIZE) & 0xFFFFFFFF
+                retvals.append(retval)
+                if create and retval != 0:
+                    verdict = ProcessVerdict.DENY
+                    break
         finally:
-            view.release()
-        return ProcessResult(verdict, tuple(retvals))
+            slot.busy = False
+        return _new(ProcessResult, (verdict, tuple(retvals)))
 
     def create(self, process_id: int, parent_process_id: int,
                command_line: str | bytes | bytearray | memoryview = b"", *,
                creating_process_id: int = 0, creating_thread_id: int = 0) -> ProcessResult:
         """Process ``parent_process_id`` creates ``process_id`` running
         ``command_line``: PERMIT unless a program returns non-zero."""
-        return self.request(ProcessOperation.CREATE, process_id, parent_process_id,
-                            command_line, creating_process_id=creating_process_id,
-                            creating_thread_id=creating_thread_id)
+        return self._request(_CREATE, process_id, parent_process_id, command_line,
+                             creating_process_id, creating_thread_id)
 
     def delete(self, process_id: int, parent_process_id: int = 0,
                command_line: str | bytes | bytearray | memoryview = b"", *,
