@@ -10,6 +10,7 @@ from libbpf_compat.helpers.host import register_helper, unregister_helper
 if TYPE_CHECKING:
     from libbpf_compat.hooks.contexts import CtxField, CtxLayout
     from libbpf_compat.hooks.registry import register_program_type
+    from libbpf_compat.verify import verify_object
 
 __version__ = "0.1.0"
 
@@ -18,6 +19,7 @@ _LAZY = {
     "register_program_type": "libbpf_compat.hooks.registry",
     "CtxField": "libbpf_compat.hooks.contexts",
     "CtxLayout": "libbpf_compat.hooks.contexts",
+    "verify_object": "libbpf_compat.verify",
 }
 
 
@@ -30,4 +32,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["CtxField", "CtxLayout", "LibbpfError", "__version__", "register_helper",
-           "register_program_type", "unregister_helper"]
+           "register_program_type", "unregister_helper", "verify_object"]

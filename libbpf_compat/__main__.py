@@ -1,4 +1,4 @@
-"""Command line: ``python -m libbpf_compat [--include] [example|demo|asm|disasm|run] ...``.
+"""Command line: ``python -m libbpf_compat [--include] [example|demo|asm|disasm|run|verify] ...``.
 
 With no command it runs the main job: the XDP firewall example over the
 capture shipped with it (``example xdp_firewall`` with no arguments)."""
@@ -23,6 +23,31 @@ def _read_code(path: str) -> bytes:
         return data
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from libbpf_compat.elf.log import libbpf_set_print
+    from libbpf_compat.uapi import BpfProgType
+    from libbpf_compat.verify import verify_object
+
+    default_type = None
+    if args.type:
+        try:
+            default_type = int(BpfProgType["BPF_PROG_TYPE_" + args.type.upper()])
+        except KeyError:
+            raise LibbpfError(22, f"unknown program type {args.type!r}") from None
+    previous = libbpf_set_print(None)
+    try:
+        report = verify_object(args.file, section=args.section, program=args.program,
+                               log_level=max(args.log_level, 1), abi=args.abi,
+                               default_type=default_type)
+    finally:
+        libbpf_set_print(previous)
+    print(report)
+    for p in report.programs:
+        if args.log_level >= 2 or (args.log_level == 1 and not p.ok):
+            print(f"--- log of {p.name} ---\n{p.log}", end="")
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="libbpf-compat", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -40,6 +65,18 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("file")
     p_run.add_argument("--mem", default="", help="memory for r1/r2, as hex")
     p_run.add_argument("--bounds-check", action="store_true")
+    p_verify = sub.add_parser("verify", help="verify the programs of an object file; exit "
+                                             "status 1 when one is rejected")
+    p_verify.add_argument("file")
+    p_verify.add_argument("--section", help="only the programs of this section")
+    p_verify.add_argument("--program", help="only the program of this name")
+    p_verify.add_argument("--abi", choices=["linux", "windows"], help="the object's ABI "
+                                                                      "(default: detect)")
+    p_verify.add_argument("--type", help="program type of programs whose section names "
+                                         "none (libbpf's name: xdp, sched_cls, kprobe, …)")
+    p_verify.add_argument("--log-level", type=int, default=0, choices=[0, 1, 2],
+                          help="1: print the log of rejected programs; 2: every program's "
+                               "log with the state at each instruction")
     parser.add_argument("--include", action="store_true",
                         help="print the directory of the BPF C headers (for clang -I) and exit")
     args = parser.parse_args(argv)
@@ -54,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             print(isa.assemble(text, syntax=args.syntax).hex())
         elif args.command == "disasm":
             print(isa.disassemble(_read_code(args.file), syntax=args.syntax))
+        elif args.command == "verify":
+            return _verify(args)
         elif args.command == "run":
             vm = Vm(_read_code(args.file), bounds_check=args.bounds_check)
             print(f"{vm.run(bytes.fromhex(args.mem)):#x}")

@@ -16,10 +16,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from libbpf_compat import isa, libbpf
-from libbpf_compat.abi import windows
+from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.helpers.c_decls import C_DECLS
 from libbpf_compat.helpers.ids import HELPER_IDS
 from libbpf_compat.helpers.native import C_HELPER_NAMES
+from libbpf_compat.helpers.prototypes import PROG_TYPE_RULES
+from libbpf_compat.hooks import sock_addr
 from libbpf_compat.isa import forms as fm
 from libbpf_compat.mapstore import SUPPORTED_MAP_TYPES
 from libbpf_compat.sections import SECTION_DEFS, libbpf_bpf_prog_type_str
@@ -85,9 +87,32 @@ def _isa_rows() -> Iterable[str]:
         yield f"| {GROUP_TITLES[group]} | {len(forms)} | {spellings} | {status} |"
 
 
+def _objects(linux: bool, windows: bool) -> str:
+    """Which objects something runs for, by the ABIs that have it."""
+    if linux and windows:
+        return "Linux and eBPF-for-Windows objects"
+    return "Linux objects" if linux else "eBPF-for-Windows objects"
+
+
+def _prog_type_name(prog_type: int) -> str:
+    return libbpf_bpf_prog_type_str(prog_type) or str(prog_type)
+
+
+def _helper_prog_types(internal: int) -> str:
+    """The program types that may call a helper (helpers.prototypes' rules)."""
+    only, denied = PROG_TYPE_RULES.get(internal, (None, frozenset()))
+    if only is not None:
+        return ", ".join(sorted(_prog_type_name(t) for t in only))
+    if denied:
+        return "all but " + ", ".join(sorted(_prog_type_name(t) for t in denied))
+    return "all"
+
+
 def _helper_rows() -> Iterable[str]:
     """Every helper eBPF for Windows defines, the project's headers declare
-    or the project implements, with both IDs and whether it is implemented."""
+    or the project implements, by the name C programs call it, with both
+    IDs, the program types that may call it and which objects it runs for
+    (those whose ABI numbers it)."""
     implemented = set(C_HELPER_NAMES)
     listed = implemented | set(C_DECLS)
     for helper in HELPER_IDS:
@@ -97,11 +122,16 @@ def _helper_rows() -> Iterable[str]:
         if helper.windows is None:
             windows = "-"
         elif helper.windows_prog_type is not None:
-            windows = f"{helper.windows:#x} (program type {helper.windows_prog_type})"
+            windows = (f"{helper.windows:#x} (program type {helper.windows_prog_type}, "
+                       f"{_prog_type_name(windows_abi.PROG_TYPES[helper.windows_prog_type])})")
         else:
             windows = str(helper.windows)
-        status = "implemented (C)" if helper.name in implemented else "missing"
-        yield f"| bpf_{helper.name} | {linux} | {windows} | {status} |"
+        status = "missing"
+        if helper.name in implemented:
+            status = ("implemented (C), runs for "
+                      + _objects(helper.linux is not None, helper.windows is not None))
+        yield (f"| {helper.c_name} | {linux} | {windows} | "
+               f"{_helper_prog_types(helper.internal)} | {status} |")
 
 
 #: How a supported map type differs from Linux's, where it does.
@@ -128,7 +158,7 @@ MAP_TYPE_NOTES = {
 
 
 def _map_type_rows() -> Iterable[str]:
-    windows_number = {internal: number for number, internal in windows.MAP_TYPES.items()}
+    windows_number = {internal: number for number, internal in windows_abi.MAP_TYPES.items()}
     for map_type in BpfMapType:
         if map_type == BpfMapType.BPF_MAP_TYPE_UNSPEC:
             continue
@@ -204,8 +234,9 @@ _HOOK_STATUS = {
     BpfProgType.BPF_PROG_TYPE_SCHED_CLS: (
         "partly supported: struct __sk_buff with direct packet access; tc (tcx) ingress/egress "
         "hook with TC_ACT verdicts, packet and field changes (bpf_program__attach_tcx, "
-        "bpf_prog_attach); bpf_prog_test_run_opts as the kernel's (checked against it); no "
-        "skb helpers yet (skb_load_bytes, skb_store_bytes, redirect …)"),
+        "bpf_prog_attach); bpf_prog_test_run_opts as the kernel's (checked against it); the "
+        "skb helpers (skb_load_bytes / _store_bytes, l3/l4_csum_replace, skb_change_tail / "
+        "_head / _proto / _type, bpf_redirect)"),
     BpfProgType.BPF_PROG_TYPE_CGROUP_SKB: (
         "partly supported: struct __sk_buff (read-only packet); cgroup_skb ingress/egress "
         "hook (allow/drop, congestion notification; bpf_program__attach_cgroup, "
@@ -225,10 +256,10 @@ _HOOK_STATUS = {
     BpfProgType.BPF_PROG_TYPE_PERF_EVENT: (
         "partly supported: struct bpf_perf_event_data; bpf_program__attach_perf_event to a "
         "simulated perf event; test_run ENOTSUPP as Linux" + _TRACING_ATTACH),
-    windows.INTERNAL_PROG_SAMPLE: (
+    windows_abi.INTERNAL_PROG_SAMPLE: (
         "partly supported: sample_program_context_t (data region, uint32_data, uint16_data, "
         "pid_tgid); its hook (bpf_program__attach) and bpf_prog_test_run_opts; the sample "
-        "extension's own helpers are not provided"),
+        "extension's helpers (sample_ebpf_extension_helper_function1, _find, _replace)"),
 }
 
 
@@ -236,20 +267,22 @@ def _prog_type_rows() -> Iterable[str]:
     sections: dict[int, list[str]] = {}
     for d in SECTION_DEFS:
         sections.setdefault(d.prog_type, []).append(d.pattern)
-    windows_number = {internal: number for number, internal in windows.PROG_TYPES.items()}
+    windows_number = {internal: number for number, internal in windows_abi.PROG_TYPES.items()}
     for prog_type, patterns in sorted(sections.items()):
         name = libbpf_bpf_prog_type_str(prog_type) or str(prog_type)
-        linux = "-" if prog_type >= windows.WINDOWS_ONLY_BASE else str(prog_type)
+        linux = "-" if prog_type >= windows_abi.WINDOWS_ONLY_BASE else str(prog_type)
         win = windows_number.get(prog_type)
         if prog_type == BpfProgType.BPF_PROG_TYPE_XDP:
             status = ("partly supported: loads, runs through bpf_prog_test_run_opts and on the "
                       "XDP hook (attach via bpf_program__attach_xdp / bpf_xdp_attach)")
         elif prog_type == BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR:
             status = ("partly supported: loads and runs on the sock_addr hook's attach points "
-                      "(connect, recv_accept, connect_authorization, bind, listen, sendmsg, "
-                      "recvmsg; attach via bpf_program__attach_cgroup, or bpf_program__attach "
-                      "for eBPF-for-Windows objects) and through bpf_prog_test_run_opts")
-        elif prog_type == windows.INTERNAL_PROG_BIND:
+                      "(connect and bind for both ABIs; recv_accept, connect_authorization and "
+                      "listen for eBPF-for-Windows objects; sendmsg and recvmsg for Linux "
+                      "objects -- see Hooks; attach via bpf_program__attach_cgroup, or "
+                      "bpf_program__attach for eBPF-for-Windows objects) and through "
+                      "bpf_prog_test_run_opts")
+        elif prog_type == windows_abi.INTERNAL_PROG_BIND:
             status = ("partly supported: loads and runs on the bind hook (attach via "
                       "bpf_program__attach) and through bpf_prog_test_run_opts")
         elif prog_type == BpfProgType.BPF_PROG_TYPE_SOCK_OPS:
@@ -257,7 +290,7 @@ def _prog_type_rows() -> Iterable[str]:
                       "deleted connections, op codes in the program's ABI numbering; attach "
                       "via bpf_program__attach_cgroup, or bpf_program__attach for "
                       "eBPF-for-Windows objects) and through bpf_prog_test_run_opts")
-        elif prog_type == windows.INTERNAL_PROG_PROCESS:
+        elif prog_type == windows_abi.INTERNAL_PROG_PROCESS:
             status = ("partly supported: loads and runs on the process hook (creation and "
                       "deletion; attach via bpf_program__attach) and through "
                       "bpf_prog_test_run_opts")
@@ -268,15 +301,64 @@ def _prog_type_rows() -> Iterable[str]:
         else:
             status = "partly supported: loads (maps, globals, CO-RE); no hook or test_run"
         shown = ", ".join(f"`{p}`" for p in patterns[:4]) + (" …" if len(patterns) > 4 else "")
-        yield f"| {name} | {linux} | {'-' if win is None else win} | {shown} | {status} |"
+        objects = _objects(linux != "-", win is not None)
+        yield (f"| {name} | {linux} | {'-' if win is None else win} | {shown} | {objects} | "
+               f"{status} |")
 
 
+#: The hooks a host invokes: (hook, what attaches, Linux objects, eBPF-for-Windows
+#: objects, how return values are read). sock_addr's attach points come from
+#: the hook's own table.
+_HOOKS = (
+    ("XDP (hooks.xdp)", "interfaces: bpf_program__attach_xdp, bpf_xdp_attach", True, True,
+     "Linux ABORTED 0 / DROP 1 / PASS 2 / TX 3 / REDIRECT 4 and Windows PASS 1 / DROP 2 / "
+     "TX 3 each in its own numbering; packets one by one or in batches"),
+    ("bind (hooks.bind)", "bpf_program__attach", False, True,
+     "PERMIT_SOFT 0, DENY 1, REDIRECT 2, PERMIT_HARD 3"),
+    ("sock_ops (hooks.sock_ops)", "bpf_program__attach_cgroup, bpf_program__attach", True,
+     True, "no verdict: every program runs; op codes in the program's numbering"),
+    ("process (hooks.process)", "bpf_program__attach", False, True,
+     "0 permits a creation, anything else denies it"),
+    ("socket filter (hooks.skb)", "SocketFilterHook.attach (as SO_ATTACH_BPF)", True, False,
+     "bytes of the packet to keep (0 drops)"),
+    ("tc / tcx (hooks.skb)", "bpf_program__attach_tcx, bpf_prog_attach", True, False,
+     "TC_ACT_* (redirect included)"),
+    ("cgroup_skb (hooks.skb)", "bpf_program__attach_cgroup, bpf_prog_attach", True, False,
+     "1 allows, 0 drops (bit 1: congestion notification)"),
+    ("kprobe / uprobe, tracepoint, raw tracepoint, perf event (hooks.tracing)",
+     "bpf_program__attach_kprobe / _uprobe / _tracepoint / _raw_tracepoint / _perf_event",
+     True, False, "return values reported; events from simulated sources"),
+    ("SAMPLE (hooks.registry)", "bpf_program__attach", False, True,
+     "the programs' return values"),
+    ("host-registered program types (hooks.registry)", "bpf_program__attach", False, True,
+     "the host's verdict function; Linux objects too for sections registered with "
+     "windows_only=False"),
+)
+
+
+def _hook_rows() -> Iterable[str]:
+    windows_attach = {internal for _, internal in windows_abi.ATTACH_TYPES.values()}
+    for hook, attach, linux, win, verdicts in _HOOKS:
+        yield f"| {hook} | {attach} | {_objects(linux, win)} | {verdicts} |"
+        if hook.startswith("XDP"):
+            for kind, point in sock_addr.ATTACH_POINTS.items():
+                linux_too, win_too = kind < windows_abi.WINDOWS_ONLY_BASE, kind in windows_attach
+                how = " / ".join(what for what, ok in (
+                    ("bpf_program__attach_cgroup (Linux)", linux_too),
+                    ("bpf_program__attach (eBPF for Windows)", win_too)) if ok)
+                yield (f"| sock_addr {point.name} (hooks.sock_addr) | {how} | "
+                       f"{_objects(linux_too, win_too)} | Linux 1 allows, 0 rejects; Windows "
+                       "PROCEED_SOFT 1, PROCEED_HARD 2 (ends the run), REJECT 0 |")
+
+
+#: (area, Linux, eBPF for Windows, what is missing)
 PLANNED = [
-    ("hooks (attaching programs, links)", "XDP, bind, sock_addr, sock_ops, process, socket "
-     "filter, tc, cgroup_skb, the tracing event sources and SAMPLE have their hooks, and a "
-     "host registers its own program types (libbpf_compat.register_program_type); other "
-     "Linux program types load but have no hook"),
-    ("verifier", "programs run bounds-checked until the verifier issue lands"),
+    ("hooks for the other Linux program types", "missing", "-",
+     "cgroup_sock, lwt_*, sk_skb, sk_msg, sk_lookup, flow_dissector, cgroup_sysctl, "
+     "cgroup_sockopt, tracing (fentry/fexit), lsm, struct_ops, netfilter … load but have "
+     "no hook (every eBPF-for-Windows program type has one, see Hooks)"),
+    ("verifier", "missing", "missing",
+     "programs run bounds-checked until the verifier issue lands"),
 ]
 
 
@@ -300,15 +382,18 @@ def render() -> str:
         "## Helpers",
         "",
         "Every helper eBPF for Windows defines and every Linux helper the project's headers "
-        "declare or implements; IDs are each platform's own. \"implemented (C)\" means a C "
-        "implementation runs in the VM (`libbpf_compat.helpers.native.register_c_helpers`); "
-        "wiring helpers to loaded objects and hooks, with ABI renumbering, comes with the "
-        "runtime issue. Hosts add their own with `libbpf_compat.register_helper` (loaded "
-        "programs, with a prototype and allowed program types) or `Vm.register_helper` / "
-        "`register_native_helper` (one VM).",
+        "declare or implements, by the name BPF C programs call it; IDs are each platform's "
+        "own, and a program reaches a helper only by its own ABI's ID (so a helper runs for "
+        "the objects of the ABIs that number it). \"implemented (C)\" means a C "
+        "implementation runs in the VM, registered for every loaded program "
+        "(`libbpf_compat.helpers.native.register_c_helpers`); the program types column is "
+        "who may call it (a call from another type fails the load with EINVAL). Hosts add "
+        "their own with `libbpf_compat.register_helper` (loaded programs, with a prototype "
+        "and allowed program types) or `Vm.register_helper` / `register_native_helper` "
+        "(one VM).",
         "",
-        "| helper | Linux ID | Windows ID | status |",
-        "|---|---|---|---|",
+        "| helper | Linux ID | Windows ID | program types | status |",
+        "|---|---|---|---|---|",
         *_helper_rows(),
         "",
         "## libbpf API",
@@ -329,9 +414,20 @@ def render() -> str:
         "programs of either ABI have their context accesses rewritten to their hook's "
         "native context. Hosts add program types with `register_program_type`.",
         "",
-        "| program type | Linux | Windows | sections | status |",
-        "|---|---|---|---|---|",
+        "| program type | Linux | Windows | sections | objects | status |",
+        "|---|---|---|---|---|---|",
         *_prog_type_rows(),
+        "",
+        "## Hooks",
+        "",
+        "The hooks a host invokes from Python, which objects' programs run on them (a "
+        "program's ABI is detected per object or forced with the `abi` open option; its "
+        "context accesses and return values are translated to the hook's) and how return "
+        "values are read.",
+        "",
+        "| hook | attach | objects | return values |",
+        "|---|---|---|---|",
+        *_hook_rows(),
         "",
         "## Map types",
         "",
@@ -347,7 +443,7 @@ def render() -> str:
         "",
         "| area | Linux | eBPF for Windows | status |",
         "|---|---|---|---|",
-        *(f"| {area} | missing | missing | {why} |" for area, why in PLANNED),
+        *(f"| {area} | {linux} | {win} | {why} |" for area, linux, win, why in PLANNED),
         "",
     ]
     return "\n".join(lines)

@@ -45,6 +45,7 @@ def render_helper_defs() -> str:
         "#define LBC_BPF_HELPER_DEFS_H",
         "",
         "struct bpf_spin_lock;",
+        "struct __sk_buff;",
         "",
         "#if defined(LBC_ABI_WINDOWS)",
         *windows,

@@ -165,6 +165,17 @@ def bpf_program__set_log_buf(prog: Program, log_buf: bytearray | None,
     prog.set_log_buf(log_buf, log_size)
 
 
+def bpf_program__log_level(prog: Program) -> int:
+    """The verifier log level the program is loaded with (0 unless set)."""
+    return prog.log_level
+
+
+def bpf_program__set_log_level(prog: Program, log_level: int) -> None:
+    """The verifier log's detail: 1 the failing instruction with its source line and
+    register state, 2 also the state before every instruction reached. EBUSY after load."""
+    prog.set_log_level(log_level)
+
+
 # bpf_map__* (metadata)
 def bpf_map__name(map_: ObjectMap) -> str:
     return map_.name
@@ -324,11 +335,13 @@ __all__ = [
     "bpf_program__insn_cnt",
     "bpf_program__insns",
     "bpf_program__log_buf",
+    "bpf_program__log_level",
     "bpf_program__name",
     "bpf_program__section_name",
     "bpf_program__set_autoload",
     "bpf_program__set_expected_attach_type",
     "bpf_program__set_log_buf",
+    "bpf_program__set_log_level",
     "bpf_program__set_type",
     "bpf_program__type",
     "libbpf_attach_type_by_name",

@@ -3,7 +3,7 @@ maps in the native store and one runnable :class:`~libbpf_compat.vm.Vm` per
 program.
 
 :func:`load_object` does what ``bpf_object__load`` does in libbpf, in the
-same order, minus the verifier (which plugs in at :func:`_build_vm`):
+same order, with this project's verifier in the kernel's place:
 
 1. externs: every strong ``.kconfig`` value and ``.ksyms`` symbol must be
    supplied (ESRCH otherwise);
@@ -27,12 +27,20 @@ same order, minus the verifier (which plugs in at :func:`_build_vm`):
    with EINVAL naming the program, instruction and helper); a call to an unresolved weak kfunc
    becomes libbpf's poison call, like a CO-RE relocation that cannot be
    satisfied, and fails the run only when reached;
-4. each program's code is handed to a :class:`ProgramVm` (a
+4. each program is verified (:mod:`libbpf_compat.verifier.load`) on its
+   linked code -- CO-RE applied, helpers renumbered, map ``lddw`` still
+   naming the object's maps -- against its program type's context and the
+   object's map shapes; a rejection fails the load with EACCES naming the
+   program, its log in the program's log buffer and printed through
+   libbpf_set_print (the ``verify`` open option turns this off);
+5. each program's code is handed to a :class:`ProgramVm` (a
    :class:`~libbpf_compat.vm.Vm` that keeps the maps its code points into
    alive) with the C helpers and the host's (helpers.host) registered and a
-   helper for libbpf's poison call that fails the run; the helper calls are
-   resolved then, so a call to a helper nobody implements fails the load
-   with EINVAL.
+   helper for libbpf's poison call that fails the run (a call to a helper
+   nobody implements fails the load with EINVAL): without bounds checks
+   when the verifier proved it safe and a hook here runs its type, with
+   them otherwise (verification off, a type whose context only the
+   verifier knows, or a feature the verifier does not model yet).
 
 Any error undoes everything: the fds are closed, the maps freed, and the
 object stays unloaded.
@@ -84,30 +92,13 @@ from libbpf_compat.helpers.ids import helper_by_internal
 from libbpf_compat.helpers.native import register_c_helpers
 from libbpf_compat.helpers.prototypes import helper_allowed
 from libbpf_compat.hooks import registry
-from libbpf_compat.hooks.contexts import (
-    BIND_NATIVE,
-    BIND_WINDOWS,
-    PROCESS_NATIVE,
-    PROCESS_WINDOWS,
-    SOCK_ADDR_LINUX,
-    SOCK_ADDR_NATIVE,
-    SOCK_ADDR_WINDOWS,
-    SOCK_OPS_LINUX,
-    SOCK_OPS_NATIVE,
-    SOCK_OPS_WINDOWS,
-    XDP_LINUX,
-    XDP_NATIVE,
-    XDP_WINDOWS,
-    CtxLayout,
-    context_types_btf,
-)
-from libbpf_compat.hooks.skb import SKB_LAYOUTS, SKB_NATIVE
-from libbpf_compat.hooks.tracing import TRACING_LAYOUTS
+from libbpf_compat.hooks.contexts import context_types_btf, hook_contexts
 from libbpf_compat.isa import SLOT_SIZE
 from libbpf_compat.isa import opcodes as op
 from libbpf_compat.mapstore import NativeMap, create_map, fd_table
 from libbpf_compat.pinning import open_pinned_if_compatible, pin_map, unpin_path
 from libbpf_compat.uapi import BPF_F_RDONLY_PROG, BpfMapType, BpfProgType
+from libbpf_compat.verifier.load import verify_for_load
 from libbpf_compat.vm import Vm
 
 if TYPE_CHECKING:
@@ -122,14 +113,15 @@ _WINDOWS_PROG_TYPE = {internal: number for number, internal in windows_abi.PROG_
 class ProgramVm(Vm):
     """A loaded program's VM: it keeps the maps its code points into alive,
     so running it stays safe after the object is closed (as a loaded
-    program holds its maps in Linux). Until the verifier proves programs
-    safe, loaded programs run with bounds checks: they may touch their
-    stack, the memory they are run on and their maps' regions (read-only for
-    BPF_F_RDONLY_PROG maps such as .rodata), and anything else ends the run
-    with EFAULT instead of harming the host."""
+    program holds its maps in Linux). Programs the verifier did not prove
+    safe run with bounds checks: they may touch their stack, the memory they
+    are run on and their maps' regions (read-only for BPF_F_RDONLY_PROG maps
+    such as .rodata), and anything else ends the run with EFAULT instead of
+    harming the host."""
 
-    def __init__(self, code: bytes, maps: tuple[NativeMap, ...]) -> None:
-        super().__init__(code, bounds_check=True)
+    def __init__(self, code: bytes, maps: tuple[NativeMap, ...], *,
+                 bounds_check: bool = True) -> None:
+        super().__init__(code, bounds_check=bounds_check)
         self.maps = maps
         self.prog_id = 0
         for m in maps:
@@ -194,10 +186,14 @@ def load_object(obj: BpfObject, provided_ksyms: tuple[str, ...] = ()) -> LoadSta
         loaded: list[tuple[Program, ProgramVm]] = []
         for prog in obj.programs:
             if prog.autoload:
-                code = _prepare_code(obj, prog, state.maps, ext, target)
+                linked = linked_code(obj, prog, ext, target)
+                fast = obj.opts.verify and verify_for_load(
+                    obj, prog, linked, ext, list(program_pieces(obj, prog)))
+                code = _prepare_code(prog, linked, state.maps)
                 used = {r.map_index for r in prog.relocations if r.map_index >= 0}
                 loaded.append((prog, _build_vm(prog, code,
-                                               tuple(state.maps[i] for i in sorted(used)))))
+                                               tuple(state.maps[i] for i in sorted(used)),
+                                               bounds_check=not fast)))
         _fill_slots(obj, state, loaded, reused)
         state.pinned = _pin_created(obj, state.maps, reused)
     except BaseException as exc:
@@ -386,7 +382,7 @@ def _pin_created(obj: BpfObject, maps: list[NativeMap], reused: list[bool]) -> l
 
 
 # -- programs -----------------------------------------------------------------
-def _pieces(obj: BpfObject, prog: Program) -> Iterator[tuple[int, Function]]:
+def program_pieces(obj: BpfObject, prog: Program) -> Iterator[tuple[int, Function]]:
     """(first slot, function) of the main function and each appended sub-program."""
     functions = {p.function.name: p.function for p in obj.parsed.programs}
     slot = 0
@@ -399,7 +395,7 @@ def _apply_core(obj: BpfObject, prog: Program, code: bytearray, ext: BtfExt,
                 target: Btf) -> None:
     local = obj.btf
     assert local is not None  # a .BTF.ext is only read with a .BTF
-    for start, function in _pieces(obj, prog):
+    for start, function in program_pieces(obj, prog):
         for relo in ext.core_relos.get(function.section_name, ()):
             if not function.offset <= relo.insn_off < function.end:
                 continue
@@ -470,7 +466,7 @@ def _renumber_helpers(prog: Program, code: bytearray) -> None:
                                   f"unknown {prog.abi} helper {imm} ({exc.strerror})") from exc
             if not helper_allowed(internal, prog.prog_type):
                 helper = helper_by_internal(internal)
-                name = f"bpf_{helper.name}" if helper is not None else f"helper {internal}"
+                name = helper.c_name if helper is not None else f"helper {internal}"
                 raise LibbpfError(errno.EINVAL,
                                   f"program {prog.name!r}: instruction {slot}: {name} ({imm}) "
                                   f"is not allowed in programs of type {_type_name(prog)}")
@@ -487,52 +483,30 @@ def _type_name(prog: Program) -> str:
         return str(prog.prog_type)
 
 
-def _prepare_code(obj: BpfObject, prog: Program, maps: list[NativeMap], ext: BtfExt | None,
-                  target: Btf | None) -> bytes:
+def linked_code(obj: BpfObject, prog: Program, ext: BtfExt | None, target: Btf | None) -> bytes:
+    """The program's code as the verifier reads it: CO-RE relocations applied and helper
+    calls renumbered to internal IDs; map and global data ``lddw`` still unresolved."""
     code = bytearray(prog.code)
     if ext is not None and target is not None:
         _apply_core(obj, prog, code, ext, target)
-    _resolve_relocations(prog, code, maps)
     _renumber_helpers(prog, code)
+    return bytes(code)
+
+
+def _prepare_code(prog: Program, linked: bytes, maps: list[NativeMap]) -> bytes:
+    """The code the VM runs: ``lddw`` resolved to native addresses and context
+    accesses rewritten to the hook's native context."""
+    code = bytearray(linked)
+    _resolve_relocations(prog, code, maps)
     return rewrite_context(prog, bytes(code))
 
 
 def rewrite_context(prog: Program, code: bytes) -> bytes:
     """``code`` with its context accesses moved to its hook's native context."""
-    layout = _CONTEXT_LAYOUTS.get((prog.prog_type, prog.abi))
-    if layout is not None:
-        native = _NATIVE_CONTEXTS[prog.prog_type]
-        return rewrite_context_accesses(code, layout, native, prog.name)
-    registered = registry.context_layouts(prog.prog_type)
-    if registered is not None:
-        return rewrite_context_accesses(code, registered[0], registered[1], prog.name)
+    layouts = hook_contexts(prog.prog_type, prog.abi)
+    if layouts is not None:
+        return rewrite_context_accesses(code, layouts[0], layouts[1], prog.name)
     return code
-
-
-#: (program type, ABI) -> the context layout the program was compiled for,
-#: and program type -> the native context its hook builds.
-_CONTEXT_LAYOUTS: dict[tuple[int, str], CtxLayout] = {
-    (BpfProgType.BPF_PROG_TYPE_XDP, "linux"): XDP_LINUX,
-    (BpfProgType.BPF_PROG_TYPE_XDP, "windows"): XDP_WINDOWS,
-    (windows_abi.INTERNAL_PROG_BIND, "windows"): BIND_WINDOWS,
-    (BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "linux"): SOCK_ADDR_LINUX,
-    (BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "windows"): SOCK_ADDR_WINDOWS,
-    (BpfProgType.BPF_PROG_TYPE_SOCK_OPS, "linux"): SOCK_OPS_LINUX,
-    (BpfProgType.BPF_PROG_TYPE_SOCK_OPS, "windows"): SOCK_OPS_WINDOWS,
-    (windows_abi.INTERNAL_PROG_PROCESS, "windows"): PROCESS_WINDOWS,
-    **{(t, abi): layout for t, layout in SKB_LAYOUTS.items() for abi in ("linux", "windows")},
-    **{(t, abi): layouts[0] for t, layouts in TRACING_LAYOUTS.items()
-       for abi in ("linux", "windows")},
-}
-_NATIVE_CONTEXTS: dict[int, CtxLayout] = {
-    BpfProgType.BPF_PROG_TYPE_XDP: XDP_NATIVE,
-    windows_abi.INTERNAL_PROG_BIND: BIND_NATIVE,
-    BpfProgType.BPF_PROG_TYPE_CGROUP_SOCK_ADDR: SOCK_ADDR_NATIVE,
-    BpfProgType.BPF_PROG_TYPE_SOCK_OPS: SOCK_OPS_NATIVE,
-    windows_abi.INTERNAL_PROG_PROCESS: PROCESS_NATIVE,
-    **dict.fromkeys(SKB_LAYOUTS, SKB_NATIVE),
-    **{t: layouts[1] for t, layouts in TRACING_LAYOUTS.items()},
-}
 
 
 def _reached_poison(r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
@@ -541,10 +515,11 @@ def _reached_poison(r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
                                       "kfunc")
 
 
-def _build_vm(prog: Program, code: bytes, maps: tuple[NativeMap, ...]) -> ProgramVm:
-    """The verifier goes here; for now the code is only decoded by the VM."""
+def _build_vm(prog: Program, code: bytes, maps: tuple[NativeMap, ...], *,
+              bounds_check: bool = True) -> ProgramVm:
+    """The program's VM: without bounds checks once the verifier proved it safe."""
     try:
-        vm = ProgramVm(code, maps)
+        vm = ProgramVm(code, maps, bounds_check=bounds_check)
     except LibbpfError as exc:
         raise LibbpfError(exc.errno or errno.EINVAL,
                           f"program {prog.name!r}: {exc.strerror}") from exc
@@ -567,7 +542,7 @@ def _named_call(code: bytes, exc: LibbpfError) -> str:
         return ""
     opcode, _regs, _off, imm = _SLOT.unpack_from(code, pc * SLOT_SIZE)
     helper = helper_by_internal(imm) if opcode == op.OPCODE_CALL else None
-    return f" (bpf_{helper.name}, not implemented)" if helper is not None else ""
+    return f" ({helper.c_name}, not implemented)" if helper is not None else ""
 
 
 #: The one place a loaded program's VM is built (objects and bpf_prog_load).

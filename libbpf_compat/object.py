@@ -67,6 +67,9 @@ class bpf_object_open_opts:
     btf_custom_path: str | None = None
     pin_root_path: str | None = None
     abi: str | None = None
+    #: this project's: verify each program at load (the default). Off, programs are
+    #: not verified and run with the VM's bounds checks instead.
+    verify: bool = True
 
     def __post_init__(self) -> None:
         if self.abi is not None and self.abi not in ABIS:
@@ -132,6 +135,8 @@ class Program(_Owned):
         self.log_buf: bytearray | None = None
         self.log_size = 0
         self.log_level = 0
+        #: the verifier's log of the last load (also written to log_buf when set)
+        self.verifier_log = ""
         self.fd = -1
         #: the loaded program, ready to run (None until the object is loaded)
         self.vm: Vm | None = None
@@ -204,6 +209,13 @@ class Program(_Owned):
     def set_autoload(self, autoload: bool) -> None:
         self._check_not_loaded(f"change autoload of program {self.name!r}")
         self.autoload = bool(autoload)
+
+    def set_log_level(self, log_level: int) -> None:
+        self._check_not_loaded("set its log level")
+        if not 0 <= log_level <= 0xFFFF_FFFF:
+            raise LibbpfError(errno.EINVAL, f"program {self.name!r}: log level {log_level} "
+                                            "is out of range")
+        self.log_level = log_level
 
     def set_log_buf(self, log_buf: bytearray | None, log_size: int | None = None) -> None:
         if log_buf is None and log_size:

@@ -6,7 +6,10 @@ The instructions go through the same steps as an object's program at
 references by fd (BPF_PSEUDO_MAP_FD, and BPF_PSEUDO_MAP_VALUE with the
 value offset in the second slot's imm) become the map's address, helper
 calls are renumbered from the program's ABI (``opts.abi``; Linux by
-default), context accesses are rewritten to the hook's native context and
+default), the program is verified against its type's context and the
+maps it names (EACCES with the log in ``opts.log_buf`` when rejected;
+verified programs of the hooks' types run without bounds checks), context
+accesses are rewritten to the hook's native context and
 the VM is built where every loaded program's is
 (:func:`libbpf_compat.loader.build_program_vm`). The returned fd is a
 loaded program: ``bpf_prog_attach``, ``bpf_prog_test_run_opts`` and the
@@ -23,16 +26,20 @@ from typing import TYPE_CHECKING, cast
 
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.abi.translate import check_abi, internal_attach_type, internal_prog_type
+from libbpf_compat.elf.log import pr_debug
+from libbpf_compat.elf.relocations import InsnRelocation, RelocKind
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks import registry
+from libbpf_compat.hooks.contexts import program_context
 from libbpf_compat.isa import Instruction, encode
 from libbpf_compat.isa import opcodes as op
 from libbpf_compat.loader import build_program_vm, renumber_helpers, rewrite_context
 from libbpf_compat.mapstore import NativeMap, fd_table
 from libbpf_compat.object import Program
+from libbpf_compat.verifier.load import prog_type_name
+from libbpf_compat.verifier.program import LOG_BRIEF, MapInfo, verify_program
 
 if TYPE_CHECKING:
-    from libbpf_compat.elf.relocations import InsnRelocation
     from libbpf_compat.object import BpfObject
 
 #: Linux's BPF_COMPLEXITY_LIMIT_INSNS.
@@ -113,6 +120,59 @@ class RawProgram(Program):
         return []
 
 
+def _map_relocations(code: bytes | bytearray) -> list[InsnRelocation]:
+    """The map references of ``code``'s lddw instructions (checked by _resolve_map_refs,
+    which runs first) as the verifier reads an object's: map indexes in the order
+    _resolve_map_refs returns the maps."""
+    index: dict[int, int] = {}
+    found = []
+    slot = 0
+    count = len(code) // 8
+    while slot < count:
+        opcode, regs, _off, imm = _SLOT.unpack_from(code, slot * 8)
+        if opcode == op.OPCODE_LDDW and slot + 1 < count:
+            src = regs >> 4
+            if src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE):
+                target = fd_table.get(imm)
+                i = index.setdefault(id(target), len(index))
+                if src == BPF_PSEUDO_MAP_FD:
+                    found.append(InsnRelocation(slot, RelocKind.MAP, "", i))
+                else:
+                    offset = _SLOT.unpack_from(code, slot * 8 + 8)[3]
+                    found.append(InsnRelocation(slot, RelocKind.MAP_VALUE, "", i, offset))
+            slot += 2
+        else:
+            slot += 1
+    return found
+
+
+def _verify(prog: RawProgram, code: bytes, maps: tuple[NativeMap, ...],
+            opts: bpf_prog_load_opts) -> bool:
+    """Verify the raw program as bpf_object__load verifies an object's: EACCES when
+    rejected (its log in ``opts.log_buf``); True when it may run without bounds checks."""
+    layout, hooked = program_context(prog.prog_type, prog.abi)
+    infos = [MapInfo(m.name, m.map_type, m.key_size, m.value_size, m.max_entries)
+             for m in maps]
+    verdict = verify_program(prog.name, code, relocations=_map_relocations(code),
+                             maps=infos, layout=layout,
+                             log_level=max(opts.log_level, LOG_BRIEF),
+                             unsupported=None if layout is not None else (
+                                 f"program type {prog_type_name(prog.prog_type)} "
+                                 f"({prog.abi} ABI) has no context description"),
+                             own_helpers=registry.own_helper_ids(prog.prog_type))
+    if opts.log_buf is not None and opts.log_size > 0:
+        data = verdict.log.encode()[:opts.log_size - 1] + b"\0"
+        opts.log_buf[:len(data)] = data
+    if verdict.unsupported is not None:
+        pr_debug(f"verifier: program {prog.name!r}: not verified ({verdict.unsupported}): "
+                 "it runs with bounds checks")
+        return False
+    if not verdict.ok:
+        raise LibbpfError(errno.EACCES, f"bpf_prog_load: program {prog.name!r}: the verifier "
+                                        f"rejected it: {verdict.messages[0]}")
+    return hooked
+
+
 def _resolve_map_refs(name: str, code: bytearray) -> tuple[NativeMap, ...]:
     """Map fds in lddw instructions become map addresses; returns the maps."""
     maps: dict[int, NativeMap] = {}
@@ -187,10 +247,14 @@ def bpf_prog_load(prog_type: int, prog_name: str | None, license: str,
     attach = internal_attach_type(abi, opts.expected_attach_type) if (
         opts.expected_attach_type) else 0
     prog = RawProgram(name, internal_type, attach, abi, license, bytes(code))
+    linked = bytes(code)  # lddw still naming map fds, as the verifier reads them
     maps = _resolve_map_refs(name, code)
     renumber_helpers(prog, code)
+    linked_code = bytearray(linked)
+    renumber_helpers(prog, linked_code)
+    fast = _verify(prog, bytes(linked_code), maps, opts)
     final = rewrite_context(prog, bytes(code))
-    vm = build_program_vm(prog, final, maps)
+    vm = build_program_vm(prog, final, maps, bounds_check=not fast)
     fd = fd_table.install(prog)
     prog.attach_vm(vm, fd)
     return fd

@@ -60,6 +60,13 @@ class TracePipe:
         return int(lib.lbc_trace_pipe_dropped(self._pipe))
 
 
+#: The process-wide trace pipe: where printk output of runs whose Runtime
+#: has no pipe of its own (or that have no Runtime: programs an object
+#: loads) goes; read it with :mod:`libbpf_compat.trace`.
+DEFAULT_TRACE_PIPE = TracePipe(256 * 1024)
+lib.lbc_trace_pipe_set_default(DEFAULT_TRACE_PIPE.c_ptr)
+
+
 class Runtime:
     """The host side of C helpers for the runs of one or more Vms."""
 

@@ -7,7 +7,14 @@ frame with Linux's 256 bytes of headroom and its tailroom:
 ``ctx_out`` are in the program's own layout (Linux ``struct xdp_md`` or
 eBPF-for-Windows ``xdp_md_t``), with ``data`` / ``data_end`` given as
 offsets from ``data_meta`` as Linux reports them; ``data_out`` is the
-metadata the program added, then the packet. SYSCALL programs get
+metadata, then the packet, then the fragments. A Linux program's ctx_in
+splits data_in as Linux 6.18 does (checked against it): ``data`` bytes of
+metadata, the linear packet up to ``data_end`` (at most a page less the
+head- and tailroom), the rest in fragments the program does not see
+(``bpf_xdp_adjust_tail`` here grows or shrinks the linear part, Linux's
+the fragments). Unlike the kernel, any ``ingress_ifindex`` and
+``rx_queue_index`` are taken (the simulated host has every interface, as
+the XDP hook does). SYSCALL programs get
 ``ctx_in`` itself as their context and ``ctx_out`` is the context after
 the run. ``retval`` is the program's own
 return value (its ABI's numbering), ``duration`` the mean ns per run. Other
@@ -39,7 +46,7 @@ import errno
 import struct
 from dataclasses import dataclass
 
-from libbpf_compat._native import ffi
+from libbpf_compat._native import ffi, lib
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.contexts import (
@@ -55,7 +62,7 @@ from libbpf_compat.hooks.contexts import (
     SOCK_OPS_WINDOWS,
     CtxLayout,
 )
-from libbpf_compat.hooks.xdp_frame import ETH_HLEN, run_xdp_frame
+from libbpf_compat.hooks.xdp_frame import ETH_HLEN, XDP_TAILROOM, run_xdp_frame
 from libbpf_compat.hooks.xdp_frame import XDP_PACKET_HEADROOM as XDP_PACKET_HEADROOM
 from libbpf_compat.mapstore import fd_table
 from libbpf_compat.object import Program
@@ -154,40 +161,107 @@ def _run_syscall(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
     opts.ctx_out = _limit(bytes(ctx), opts.ctx_size_out, "ctx_out", opts) if ctx else None
 
 
-def _xdp_ctx_in(prog: Program, ctx_in: bytes | None, size: int) -> tuple[int, int]:
-    """(ingress_ifindex, rx_queue_index) from ctx_in in the program's layout."""
+_PAGE_SIZE = 4096
+#: Linux's MAX_SKB_FRAGS: the page-sized fragments past the linear part
+#: a test run's packet may fill.
+_MAX_XDP_FRAGS = 17
+#: The most metadata an XDP packet carries (skb_shared_info's u8 meta_len).
+_MAX_XDP_METALEN = 255
+
+
+@dataclass(frozen=True)
+class _XdpInput:
+    """How a Linux XDP test run splits data_in: the first ``meta`` bytes
+    are metadata, the packet runs to ``linear`` (the rest lies in
+    fragments the program does not see), on interface ``ingress`` queue
+    ``queue``."""
+
+    meta: int
+    linear: int
+    ingress: int
+    queue: int
+
+
+def _linux_xdp_input(ctx_in: bytes | None, ctx_size_out: int, size: int) -> _XdpInput:
+    """data_in's split from ctx_in (struct xdp_md), as Linux 6.18's
+    bpf_prog_test_run_xdp makes it: ``data`` is the metadata's length (a
+    multiple of 4, from the headroom), ``data_end`` the linear part's end
+    (metadata included; at most a page less the headroom and tailroom, the
+    rest in fragments). The kernel builds a zeroed context when only
+    ctx_out is asked for (here: ctx_size_out without ctx_in), so such a
+    run's packet is all fragments."""
+    if not ctx_in and not ctx_size_out:
+        raw = None
+    else:
+        ctx = ctx_in or b""
+        # as Linux's bpf_ctx_init: a shorter ctx_in reads as zeros, a longer
+        # one (a page at most) must be zero past struct xdp_md
+        if len(ctx) > _PAGE_SIZE or any(ctx[_LINUX_XDP_MD.size:]):
+            raise LibbpfError(errno.E2BIG, f"ctx_in: {len(ctx)} bytes, and the bytes past "
+                                           f"the {_LINUX_XDP_MD.size}-byte xdp_md must be "
+                                           f"zero (a page at most)")
+        raw = bytes(ctx[:_LINUX_XDP_MD.size]).ljust(_LINUX_XDP_MD.size, b"\0")
+    ingress = queue = meta = 0
+    data_end = size
+    if raw is not None:
+        meta, data_end, data_meta, ingress, queue, egress = _LINUX_XDP_MD.unpack(raw)
+        if data_meta or data_end > size or meta > data_end or meta % 4 \
+                or meta > _MAX_XDP_METALEN:
+            raise LibbpfError(errno.EINVAL, "ctx_in: data_meta must be 0, data (the metadata "
+                                            "length) a multiple of 4 and at most data_end, "
+                                            f"data_end at most the {size} bytes of data_in")
+    headroom = XDP_PACKET_HEADROOM - meta
+    if headroom < lib.LBC_XDP_FRAME_OVERHEAD:
+        raise LibbpfError(errno.EINVAL, f"ctx_in: {meta} bytes of metadata leave less than "
+                                        f"{lib.LBC_XDP_FRAME_OVERHEAD} bytes of headroom")
+    if size - meta < ETH_HLEN:
+        raise LibbpfError(errno.EINVAL, f"test_run: an XDP packet needs at least {ETH_HLEN} "
+                                        f"bytes past its metadata, data_in has {size - meta}")
+    if raw is not None:
+        if egress:
+            raise LibbpfError(errno.EINVAL, "ctx_in: egress_ifindex must be 0")
+        if queue and not ingress:
+            raise LibbpfError(errno.EINVAL, "ctx_in: an rx_queue_index needs an "
+                                            "ingress_ifindex")
+    linear = min(data_end, _PAGE_SIZE - headroom - XDP_TAILROOM)
+    if size - linear > _MAX_XDP_FRAGS * _PAGE_SIZE:
+        raise LibbpfError(errno.ENOMEM, f"test_run: {size - linear} bytes past the linear "
+                                        f"part need more than {_MAX_XDP_FRAGS} fragments")
+    return _XdpInput(meta, linear, ingress, queue)
+
+
+def _windows_xdp_ingress(ctx_in: bytes | None) -> int:
+    """ingress_ifindex from ctx_in as an eBPF-for-Windows xdp_md_t."""
     if not ctx_in:
-        return 0, 0
-    if prog.abi == "windows":
-        if len(ctx_in) != _WINDOWS_XDP_MD.size:
-            raise LibbpfError(errno.EINVAL, f"ctx_in must be a {_WINDOWS_XDP_MD.size}-byte "
-                                            "xdp_md_t")
-        return _WINDOWS_XDP_MD.unpack(ctx_in)[3], 0
-    if len(ctx_in) != _LINUX_XDP_MD.size:
-        raise LibbpfError(errno.EINVAL, f"ctx_in must be a {_LINUX_XDP_MD.size}-byte xdp_md")
-    data, data_end, meta, ingress, queue, egress = _LINUX_XDP_MD.unpack(ctx_in)
-    if data or meta or egress or data_end not in (0, size):
-        raise LibbpfError(errno.EINVAL, "ctx_in: data and data_meta must be 0, data_end the "
-                                        "packet size and egress_ifindex 0, as Linux requires")
-    return ingress, queue
+        return 0
+    if len(ctx_in) != _WINDOWS_XDP_MD.size:
+        raise LibbpfError(errno.EINVAL, f"ctx_in must be a {_WINDOWS_XDP_MD.size}-byte "
+                                        "xdp_md_t")
+    return int(_WINDOWS_XDP_MD.unpack(ctx_in)[3])
 
 
 def _run_xdp(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
     data = opts.data_in or b""
-    if len(data) < ETH_HLEN:
-        raise LibbpfError(errno.EINVAL, f"test_run: an XDP packet needs at least {ETH_HLEN} "
-                                        f"bytes, data_in has {len(data)}")
-    ingress, queue = _xdp_ctx_in(prog, opts.ctx_in, len(data))
+    if prog.abi == "windows":
+        if len(data) < ETH_HLEN:
+            raise LibbpfError(errno.EINVAL, f"test_run: an XDP packet needs at least "
+                                            f"{ETH_HLEN} bytes, data_in has {len(data)}")
+        split = _XdpInput(0, len(data), _windows_xdp_ingress(opts.ctx_in), 0)
+    else:
+        split = _linux_xdp_input(opts.ctx_in, opts.ctx_size_out, len(data))
     assert prog.vm is not None
-    out = run_xdp_frame(prog.vm, data, ingress, queue, repeat)
+    out = run_xdp_frame(prog.vm, data[split.meta:split.linear], split.ingress, split.queue,
+                        repeat, meta=bytes(data[:split.meta]), min_size=0)
     _finish(opts, out.run)
-    # as Linux: data_out starts at data_meta, ctx_out's offsets count from there
-    opts.data_out = _limit(out.meta + out.packet, opts.data_size_out, "data_out", opts)
+    # as Linux: data_out starts at data_meta (the fragments follow the
+    # linear part), ctx_out's offsets count from data_meta
+    opts.data_out = _limit(out.meta + out.packet + bytes(data[split.linear:]),
+                           opts.data_size_out, "data_out", opts)
     meta, end = len(out.meta), len(out.meta) + len(out.packet)
     if prog.abi == "windows":
-        ctx_out = _WINDOWS_XDP_MD.pack(meta, end, 0, ingress)
+        ctx_out = _WINDOWS_XDP_MD.pack(meta, end, 0, split.ingress)
     else:
-        ctx_out = _LINUX_XDP_MD.pack(meta, end, 0, ingress, queue, 0)
+        ctx_out = _LINUX_XDP_MD.pack(meta, end, 0, split.ingress, split.queue, 0)
     opts.ctx_out = _limit(ctx_out, opts.ctx_size_out, "ctx_out", opts)
 
 

@@ -92,6 +92,10 @@ def test_run(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
 
 
 # -- skb ---------------------------------------------------------------------
+#: The network header an IPv4 / IPv6 frame must hold whole (Linux pulls it).
+_L3_HEADER = {0x0800: 20, 0x86DD: 40}
+
+
 def _field(name: str) -> tuple[int, int]:
     f = SKB_NATIVE.field(name)
     return f.offset, f.size
@@ -138,6 +142,11 @@ def _run_skb(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
     eth = ethernet_fields(frame)
     proto = int.from_bytes(int(eth["protocol"]).to_bytes(2, "little"), "big")
     packet = frame if l2 else frame[ETH_HLEN:]
+    need = _L3_HEADER.get(proto, 0)
+    if len(frame) - ETH_HLEN < need:
+        raise LibbpfError(errno.EINVAL, f"test_run: an {hex(proto)} packet needs its "
+                                        f"{need}-byte header, data_in has "
+                                        f"{len(frame) - ETH_HLEN} bytes after Ethernet's")
     wire_len = _get(ctx_in, "wire_len")
     if wire_len and not len(packet) <= wire_len <= _GSO_MAX_SIZE:
         raise LibbpfError(errno.EINVAL, f"ctx_in: wire_len {wire_len} must be 0 or "
@@ -156,7 +165,8 @@ def _run_skb(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
     fields["wire_len"] = wire_len or len(packet)
     ctx = native_skb_ctx(fields)
     assert prog.vm is not None
-    run = run_skb(prog.vm, packet, ctx, writable_packet=l2, repeat=repeat)
+    run = run_skb(prog.vm, packet, ctx, writable_packet=l2, repeat=repeat,
+                  net_off=ETH_HLEN if l2 else 0)
     _finish(opts, run.result)
     data_out = run.packet if l2 else bytes(ETH_HLEN) + run.packet
     opts.data_out = _limit(data_out, opts.data_size_out, "data_out", opts)

@@ -15,8 +15,9 @@ static const lbc_map_ops *ops_for(uint32_t map_type)
         return &lbc_hash_ops;
     case LBC_MAP_ARRAY:
     case LBC_MAP_PERCPU_ARRAY:
-    case LBC_MAP_DEVMAP:
         return &lbc_array_ops;
+    case LBC_MAP_DEVMAP:
+        return &lbc_devmap_ops;
     case LBC_MAP_DEVMAP_HASH:
         return &lbc_hash_ops;
     case LBC_MAP_QUEUE:

@@ -152,6 +152,7 @@ struct lbc_map_ops {
 };
 
 extern const lbc_map_ops lbc_array_ops;
+extern const lbc_map_ops lbc_devmap_ops;
 extern const lbc_map_ops lbc_hash_ops;
 extern const lbc_map_ops lbc_ringbuf_ops;
 extern const lbc_map_ops lbc_queue_stack_ops;

@@ -25,7 +25,9 @@ SOURCES = ["native/vm_decode.c", "native/vm_exec.c", "native/lbc_platform.c",
            "maps/map_prog_array.c", "maps/map_of_maps.c", "native/helpers_tailcall.c",
            "maps/map_perf.c", "native/helpers_perf.c", "native/helpers_loop.c",
            "native/helpers_xdp.c", "maps/map_devmap.c",
-           "native/helpers_sock.c", "native/helpers_queue.c", "native/vm_xdp.c"]
+           "native/helpers_sock.c", "native/helpers_queue.c", "native/vm_xdp.c",
+           "native/helpers_skb.c", "native/helpers_sample.c", "native/helpers_foreach.c",
+           "native/helpers_process.c"]
 
 # Callbacks into Python (helpers written in Python).
 PYTHON_CALLBACKS = """

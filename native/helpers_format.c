@@ -56,6 +56,20 @@ void lbc_trace_pipe_free(lbc_trace_pipe *p)
     free(p);
 }
 
+/* The pipe of runs whose runtime has none (0: none), kept as an address
+ * for atomic access. */
+static uint64_t default_pipe;
+
+void lbc_trace_pipe_set_default(lbc_trace_pipe *pipe)
+{
+    lbc_astore_u64(&default_pipe, (uint64_t)(uintptr_t)pipe);
+}
+
+lbc_trace_pipe *lbc_trace_pipe_get_default(void)
+{
+    return (lbc_trace_pipe *)(uintptr_t)lbc_aload_u64(&default_pipe);
+}
+
 /* Drop whole lines from the front until `need` bytes are free. */
 static void pipe_make_room(lbc_trace_pipe *p, size_t need)
 {
@@ -225,7 +239,8 @@ static uint64_t printk(lbc_exec *ex, uint64_t fmt, uint64_t fmt_size, const uint
     if (n < 0) return (uint64_t)(int64_t)n;
     size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     while (len && line[len - 1] == '\n') len--; /* the pipe ends each line */
-    if (rt && rt->trace) lbc_trace_pipe_write(rt->trace, line, len);
+    lbc_trace_pipe *pipe = rt && rt->trace ? rt->trace : lbc_trace_pipe_get_default();
+    if (pipe) lbc_trace_pipe_write(pipe, line, len);
     return (uint64_t)n;
 }
 

@@ -44,3 +44,17 @@ lbc_helper_fn lbc_map_helper(int which)
     default: return NULL;
     }
 }
+
+/* eBPF for Windows' bpf_map_lookup_and_delete_elem(map, key): the value,
+ * deleted from the map, or NULL when the key is absent or the map cannot
+ * delete it (arrays: Windows refuses those as well). The pointer is the
+ * element's own memory, which the store never unmaps: it stays readable
+ * for the rest of the run, until the map reuses the element, as Windows'
+ * epoch keeps a deleted value for the program that took it. */
+HELPER(map_lookup_and_delete_elem)
+{
+    UNUSED_ARGS();
+    void *value = lbc_map_lookup(MAP(r1), PTR(r2));
+    if (!value || lbc_map_delete(MAP(r1), PTR(r2))) return 0;
+    return (uint64_t)(uintptr_t)value;
+}

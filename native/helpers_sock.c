@@ -42,3 +42,39 @@ HELPER(sock_addr_set_redirect_context)
     t->redirect_size = (uint32_t)r3;
     return 0;
 }
+
+/* bpf_sock_addr_get_network_context(ctx, data, size) (eBPF for Windows):
+ * fill `data` with the request's network context, version 1 (interface
+ * type, tunnel type, next-hop interface LUID, sub-interface index; fields
+ * the layer lacks hold all ones), zeroing bytes past the 32 it knows.
+ * Returns 0, or -1 (Windows' generic error, with `data` zeroed) where the
+ * request has no network context or `size` is below version 1's. */
+HELPER(sock_addr_get_network_context)
+{
+    (void)data, (void)r4, (void)r5;
+    const lbc_sock_trailer *t = trailer(ex, r1);
+    uint8_t *out = (uint8_t *)(uintptr_t)r2;
+    if (!out) return ERR(1);
+    if (!t || !t->net_ctx_valid || r3 < LBC_NETWORK_CONTEXT_SIZE) {
+        memset(out, 0, (size_t)r3);
+        return ERR(1);
+    }
+    uint8_t v1[LBC_NETWORK_CONTEXT_SIZE] = {0};
+    uint32_t words[3] = {LBC_NETWORK_CONTEXT_VERSION, t->net_interface_type,
+                         t->net_tunnel_type};
+    memcpy(v1, words, sizeof words);
+    memcpy(v1 + 16, &t->net_next_hop_interface_luid, sizeof(uint64_t));
+    memcpy(v1 + 24, &t->net_sub_interface_index, sizeof(uint32_t));
+    memcpy(out, v1, sizeof v1);
+    memset(out + sizeof v1, 0, (size_t)(r3 - sizeof v1));
+    return 0;
+}
+
+/* bpf_sock_ops_get_flow_id(ctx) (eBPF for Windows): the connection's flow
+ * id, 0 when it has none (or the context is not the run's sock_ops one). */
+HELPER(sock_ops_get_flow_id)
+{
+    (void)data, (void)r2, (void)r3, (void)r4, (void)r5;
+    const lbc_sock_trailer *t = trailer(ex, r1);
+    return t ? t->flow_id : 0;
+}

@@ -83,7 +83,7 @@ static uint64_t redirect_to(lbc_exec *ex, uint32_t ifindex)
 {
     lbc_xdp_ctx *x = xdp_ctx(ex, ex->mem_start);
     if (!x) {
-        lbc_exec_fail(ex, -EOPNOTSUPP, "bpf_redirect / bpf_redirect_map outside an XDP run");
+        lbc_exec_fail(ex, -EOPNOTSUPP, "bpf_redirect / bpf_redirect_map outside an XDP or tc run");
         return 0;
     }
     x->redirect_ifindex = ifindex;
@@ -92,10 +92,13 @@ static uint64_t redirect_to(lbc_exec *ex, uint32_t ifindex)
 }
 
 /* bpf_redirect(ifindex, flags), XDP form: XDP_REDIRECT to ifindex; any
- * flag makes it XDP_ABORTED, as Linux. */
+ * flag makes it XDP_ABORTED, as Linux. In an skb (tc) run it is tc's
+ * (helpers_skb.c). */
 HELPER(redirect)
 {
     (void)data, (void)r3, (void)r4, (void)r5;
+    uint64_t verdict = 0;
+    if (lbc_skb_redirect(ex, (uint32_t)r1, r2, &verdict)) return verdict;
     if (r2) return XDP_ABORTED;
     return redirect_to(ex, (uint32_t)r1);
 }

@@ -31,6 +31,11 @@ void lbc_trace_pipe_write(lbc_trace_pipe *pipe, const char *text, size_t len);
 size_t lbc_trace_pipe_read(lbc_trace_pipe *pipe, char *buf, size_t size);
 /* Lines dropped because the pipe was full. */
 uint64_t lbc_trace_pipe_dropped(const lbc_trace_pipe *pipe);
+/* The process-wide pipe printk writes to when the run's runtime has no
+ * pipe of its own (NULL: such output is discarded). The pipe must outlive
+ * its use as the default. */
+void lbc_trace_pipe_set_default(lbc_trace_pipe *pipe);
+lbc_trace_pipe *lbc_trace_pipe_get_default(void);
 
 typedef struct lbc_runtime {
     lbc_task task;
@@ -130,6 +135,40 @@ typedef struct lbc_xdp_batch {
 
 int lbc_xdp_run_batch(const lbc_xdp_io *io, lbc_xdp_batch *batch);
 
+/* The native skb context the skb hooks build (hooks/skb.py): __sk_buff's
+ * 192 bytes at their offsets, the packet pointers as 64-bit values, then
+ * what the skb helpers need: the buffer the packet may move and grow in,
+ * its limits and the redirect target. */
+typedef struct lbc_skb_ctx {
+    uint8_t sk_buff[192];
+    uint64_t data, data_end, data_meta;
+    uint64_t buf_start, buf_end;   /* the packet's buffer (head- and tailroom) */
+    uint32_t max_len;              /* the longest the packet may become */
+    uint32_t net_off;              /* the network header's offset from data */
+    uint32_t redirect_ifindex;     /* set by bpf_redirect (tc) */
+    uint32_t redirect_flags;       /* BPF_F_INGRESS or 0 */
+    uint32_t redirected;           /* 1 when bpf_redirect set a target */
+    uint32_t writable;             /* 1: the packet may be changed */
+    uint64_t magic;                /* LBC_SKB_CTX_MAGIC */
+} lbc_skb_ctx;
+
+#define LBC_SKB_CTX_MAGIC 1262699084u /* "LBCK" */
+
+/* tc's bpf_redirect for an skb run: when the run's context is an skb
+ * context, record the target and return 1 with *verdict set; else 0. */
+int lbc_skb_redirect(lbc_exec *ex, uint32_t ifindex, uint64_t flags, uint64_t *verdict);
+
+/* What the process hook places after its native context (56 bytes), at
+ * LBC_PROCESS_TRAILER_OFFSET: the image path of a process creation. */
+#define LBC_PROCESS_TRAILER_OFFSET 64
+#define LBC_PROCESS_CTX_MAGIC 1346585164u /* "LBCP" */
+typedef struct lbc_process_trailer {
+    uint64_t magic;                 /* LBC_PROCESS_CTX_MAGIC */
+    uint64_t image;                 /* the image path's bytes */
+    uint32_t image_len;             /* 0: none */
+    uint32_t reserved;
+} lbc_process_trailer;
+
 /* What the socket hooks (sock_addr, sock_ops) place after their native
  * context, at LBC_SOCK_TRAILER_OFFSET from its start: the socket's cookie
  * and, for requests that take one (Windows connect redirection), room for
@@ -143,7 +182,17 @@ typedef struct lbc_sock_trailer {
     uint32_t redirect_room;         /* 0: this request takes no redirect context */
     uint32_t redirect_size;         /* bytes stored, 0 for none */
     uint8_t redirect_context[LBC_REDIRECT_CONTEXT_MAX];
+    uint64_t flow_id;               /* sock_ops: the connection's flow id, 0: none */
+    uint32_t net_ctx_valid;         /* 1: this request offers a network context */
+    uint32_t net_interface_type;    /* the network context (sentinels where unknown) */
+    uint32_t net_tunnel_type;
+    uint32_t net_sub_interface_index;
+    uint64_t net_next_hop_interface_luid;
 } lbc_sock_trailer;
+
+/* eBPF for Windows' bpf_sock_addr_network_context_t, version 1 (32 bytes). */
+#define LBC_NETWORK_CONTEXT_SIZE 32
+#define LBC_NETWORK_CONTEXT_VERSION 1
 
 /* Format like the kernel's bpf_trace_printk/bpf_snprintf: %d %i %u %x %X
  * %c %s %p %% with l/ll, at most `nargs` values; %s and %p read through the
@@ -218,8 +267,25 @@ uint64_t lbc_helper_redirect(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2,
 uint64_t lbc_helper_redirect_map(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_get_socket_cookie(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_sock_addr_set_redirect_context(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_sock_addr_get_network_context(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_sock_ops_get_flow_id(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_map_push_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_map_pop_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_map_peek_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+
+uint64_t lbc_helper_skb_load_bytes(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_skb_store_bytes(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_l3_csum_replace(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_l4_csum_replace(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_skb_change_tail(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_skb_change_head(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_skb_change_proto(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_skb_change_type(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_map_lookup_and_delete_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_sample_ebpf_extension_helper_function1(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_sample_ebpf_extension_find(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_sample_ebpf_extension_replace(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_for_each_map_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_process_get_image_path(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 
 #endif

@@ -14,6 +14,7 @@
 #define LBC_STACK_SIZE 512       /* bytes per call frame, as Linux */
 #define LBC_MAX_FRAMES 8         /* call frames, main program included */
 #define LBC_MAX_TAIL_CALLS 33    /* tail calls per run, as Linux */
+#define LBC_HELPER_SCRATCH 512   /* lbc_exec.helper_scratch bytes */
 
 /* Error codes: negative errno values, as libbpf reports them. */
 #define LBC_OK 0
@@ -88,6 +89,10 @@ struct lbc_exec {
     /* internal: the run's memory and stack, for checked access */
     uint64_t mem_start, mem_size;
     uint64_t stack_start, stack_size;
+    /* bytes a helper hands the program to read (bpf_for_each_map_elem's
+     * key): checked runs may read the first helper_scratch_len of them */
+    uint32_t helper_scratch_len;
+    uint64_t helper_scratch[64];    /* LBC_HELPER_SCRATCH bytes */
 };
 
 typedef struct lbc_prog lbc_prog;

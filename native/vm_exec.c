@@ -69,6 +69,9 @@ static inline int lbc_in_flag(uint64_t a, uint64_t n, uint64_t start, uint64_t s
 static int lbc_region_hit(const lbc_exec *ex, uint64_t a, uint64_t n, int write, uint64_t *lo,
                           uint64_t *size, uint64_t *wsize)
 {
+    if (!write && ex->helper_scratch_len &&
+        lbc_in(a, n, (uint64_t)(uintptr_t)ex->helper_scratch, ex->helper_scratch_len))
+        return 1;
     for (uint32_t i = 0; i < ex->nregions; i++) {
         const lbc_region *g = &ex->regions[i];
         if (lbc_in(a, n, g->start, g->size)) {
@@ -181,6 +184,7 @@ int lbc_run_mem(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len)
 
 int64_t lbc_run_hook(const lbc_prog *prog, lbc_exec *ex, void *ctx, size_t len)
 {
+    ex->helper_scratch_len = 0; /* a reused exec: no earlier run's helper bytes */
     const int rc = lbc_run_mem(prog, ex, ctx, len);
     if (rc) {
         if (ex->err.code == 0) /* every failure fills err; never report success */

@@ -44,6 +44,20 @@ def test_relocation_against_unknown_symbol_names_section_and_symbol() -> None:
     assert "'socket'" in str(info.value) and "symbol 999" in str(info.value)
 
 
+def test_relocation_section_that_patches_another_section_is_corrupt() -> None:
+    """A ``.rel<name>`` section whose sh_info names some other section (a
+    corrupted header, as in the corpus's invalid/ files) is refused, naming both."""
+    data = bytearray((OBJECTS / "legacy_maps.o").read_bytes())
+    elf = ElfFile(bytes(data), "x")
+    rel = elf.by_name[".relsocket"]
+    other = elf.by_name["license"]
+    shoff = struct.unpack_from("<Q", data, 0x28)[0]
+    struct.pack_into("<I", data, shoff + 64 * rel.index + 44, other.index)
+    with pytest.raises(LibbpfError, match=r"'.relsocket' applies to section \d+ 'license'") as info:
+        _open(bytes(data))
+    assert info.value.errno == errno.EINVAL
+
+
 def test_relocation_outside_its_section() -> None:
     data = bytearray((OBJECTS / "legacy_maps.o").read_bytes())
     entry = _rel_entry(bytes(data), ".relsocket", 0)

@@ -19,7 +19,9 @@ from libbpf_compat import libbpf as lb
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.bind import NATIVE_BIND_CTX, BindHook
 from libbpf_compat.hooks.skb import (
+    CHANGEABLE,
     CgroupSkbHook,
+    SkbRun,
     SocketFilterHook,
     TcDirection,
     TcHook,
@@ -29,6 +31,9 @@ from libbpf_compat.hooks.skb import (
 )
 from libbpf_compat.hooks.tracing import RawTracepointSource, TracepointSource
 from libbpf_compat.object import BpfObject, Program
+from tests.test_helpers_skb import CASES as helper_cases
+from tests.test_helpers_skb import IP as helper_ip
+from tests.test_helpers_skb import frame as helper_frame
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SKB = FIXTURES / "hooks" / "skb.o"
@@ -259,3 +264,76 @@ def test_a_helper_may_invoke_the_hook_again(skb: BpfObject) -> None:
     assert inner and inner[0] == hook.ingress(frame(PACKETS[3]))
     outer.vm.register_native_helper(lookup, native_map.native)
     assert hook.ingress(data).packet == want.packet
+
+
+# -- the skb helpers on the fast path (packets that move, grow, redirect) ---
+def reference_tc(progs: list[Program], data: bytes, ifindex: int = 2
+                 ) -> tuple[list[int], bytes, dict[str, int | bytes], tuple[int, bool] | None]:
+    """TcHook's former run: run_skb per program on one native context, a
+    fresh buffer each time (what the fast path must match)."""
+    fields: dict[str, int | bytes] = {"len": len(data), "ifindex": ifindex,
+                                      "ingress_ifindex": ifindex, "wire_len": len(data)}
+    fields.update(ethernet_fields(data))
+    ctx = native_skb_ctx(fields)
+    start = bytes(ctx)
+    retvals: list[int] = []
+    redirect = None
+    for p in progs:
+        assert p.vm is not None
+        run = run_skb(p.vm, data, ctx, writable_packet=True, net_off=14)
+        data = run.packet
+        redirect = run.redirect or redirect
+        r = run.result.retval & 0xFFFFFFFF
+        retvals.append(r - (1 << 32) if r & 0x80000000 else r)
+        if retvals[-1] != -1:
+            break
+    changed: dict[str, int | bytes] = {}
+    for name in CHANGEABLE:
+        before, after = native_field(start, name), native_field(ctx, name)
+        if before != after:
+            changed[name] = after
+    return retvals, data, changed, redirect if retvals[-1] == 7 else None
+
+
+def native_field(ctx: bytes | bytearray, name: str) -> int | bytes:
+    return SkbRun(None, b"", bytearray(ctx)).field(name)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def skb_helpers() -> Iterator[BpfObject]:
+    yield from opened(FIXTURES / "helpers" / "skb_helpers.o")
+
+
+def test_tc_skb_helpers_match_the_former_path(skb_helpers: BpfObject) -> None:
+    # one hook per program, its cases interleaved with a long packet so that
+    # a moved, grown or redirected run would leak into the next one
+    cases = [(name, data) for name, data in helper_cases if name.startswith("tc_")]
+    hooks: dict[str, TcHook] = {}
+    for name, data in cases + cases[::-1]:
+        hook = hooks.get(name)
+        if hook is None:
+            hook = hooks[name] = TcHook(ifindex=2)
+            hook.attach(prog(skb_helpers, name), TcDirection.INGRESS)
+        for packet in (data, frame(bytes(900))):
+            got = hook.ingress(packet)
+            retvals, out, changed, redirect = reference_tc([prog(skb_helpers, name)], packet)
+            assert (got.retvals, got.packet, got.changed, got.redirect) == (
+                tuple(retvals), out, changed, redirect), (name, packet[:16].hex())
+
+
+def test_tc_chain_of_resizing_programs_matches_the_former_path(
+        skb_helpers: BpfObject) -> None:
+    # tc_proto grows an IPv4 packet into IPv6 size; tc_head and tc_tail read
+    # their argument from the (moved) frame: each program sees what the
+    # previous left, placed afresh
+    names = ("tc_proto", "tc_head", "tc_tail", "tc_redirect")
+    hook = TcHook(ifindex=2)
+    for name in names:
+        hook.attach(prog(skb_helpers, name), TcDirection.INGRESS)
+    progs = [prog(skb_helpers, name) for name in names]
+    for data in (helper_frame(b"\x86\xdd\x00\x00", helper_ip), helper_frame(b"", helper_ip),
+                 helper_frame(b"\x86\xdd\x00\x00", helper_ip)):
+        got = hook.ingress(data)
+        retvals, out, changed, redirect = reference_tc(progs, data)
+        assert (got.retvals, got.packet, got.changed, got.redirect) == (
+            tuple(retvals), out, changed, redirect)

@@ -22,6 +22,7 @@ from libbpf_compat.hooks import process
 from libbpf_compat.hooks.contexts import PROCESS_NATIVE, PROCESS_WINDOWS
 from libbpf_compat.hooks.process import (
     MAX_COMMAND_LINE,
+    MAX_IMAGE_PATH,
     NATIVE_PROCESS_CTX,
     ProcessHook,
     ProcessVerdict,
@@ -198,3 +199,40 @@ def test_layout_agrees_with_the_c_header(tmp_path: Path) -> None:
     compiled = subprocess.run(["clang", "-target", "bpf", "-fsyntax-only", "-I", str(inc),
                                "-DLBC_ABI_WINDOWS", str(src)], capture_output=True, text=True)
     assert compiled.returncode == 0, compiled.stderr[-2000:]
+
+
+# -- bpf_process_get_image_path ---------------------------------------------------
+IMAGE_FIXTURE = Path(__file__).parent / "fixtures" / "hooks" / "process_image.o"
+
+
+def test_get_image_path_reads_what_the_host_gave() -> None:
+    obj = lb.bpf_object__open_file(IMAGE_FIXTURE)
+    obj.load()
+    prog = obj.find_program_by_name("check_image")
+    assert prog is not None
+    images = obj.find_map_fd_by_name("images")
+
+    def seen() -> tuple[int, bytes]:
+        result, path = struct.unpack("<q32s", lb.bpf_map_lookup_elem(images, bytes(4)))
+        return result, path.rstrip(b"\0")
+
+    hook = ProcessHook()
+    hook.attach(prog)
+    try:
+        assert hook.create(10, 1, "good.exe -v", image_path=r"C:\good.exe").permitted
+        assert seen() == (len(r"C:\good.exe"), rb"C:\good.exe")
+        assert not hook.create(11, 1, "bad", image_path="bad.exe").permitted
+        # longer than the program's 32 bytes: -EINVAL, nothing copied
+        assert hook.create(12, 1, image_path=b"x" * 33).permitted
+        assert seen() == (-errno.EINVAL, b"")
+        assert hook.create(13, 1).permitted and seen() == (0, b"")  # no image path given
+        assert hook.delete(13).permitted and seen() == (0, b"")     # deletions have none
+        with pytest.raises(LibbpfError) as info:
+            hook.request(process.ProcessOperation.DELETE, 13, image_path="x.exe")
+        assert info.value.errno == errno.EINVAL
+        with pytest.raises(LibbpfError) as info:
+            hook.create(14, 1, image_path=b"x" * (MAX_IMAGE_PATH + 1))
+        assert info.value.errno == errno.E2BIG
+    finally:
+        hook.detach(prog)
+        obj.close()

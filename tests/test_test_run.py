@@ -21,6 +21,7 @@ from libbpf_compat.errors import LibbpfError
 from libbpf_compat.libbpf_maps import bpf_map_lookup_elem
 from libbpf_compat.object import BpfObject
 from libbpf_compat.test_run import bpf_prog_test_run_opts, bpf_test_run_opts
+from tests import kernel_bpf
 
 FIXTURES = Path(__file__).parent / "fixtures"
 XDP_COUNT = {abi: FIXTURES / "abi" / f"xdp_count.{abi}.o" for abi in ("linux", "windows")}
@@ -71,9 +72,9 @@ def test_xdp_context_in_and_out_in_the_programs_layout() -> None:
     opts = bpf_test_run_opts(data_in=bytes(64), ctx_in=ctx_in)
     bpf_prog_test_run_opts(fd, opts)
     assert opts.ctx_out == struct.pack("<6I", 0, 64, 0, 7, 3, 0)
-    with pytest.raises(LibbpfError) as info:
+    with pytest.raises(LibbpfError) as info:  # metadata must be a multiple of 4 bytes
         bpf_prog_test_run_opts(fd, bpf_test_run_opts(data_in=bytes(64),
-                                                     ctx_in=struct.pack("<6I", 4, 64, 0, 0, 0, 0)))
+                                                     ctx_in=struct.pack("<6I", 3, 64, 0, 0, 0, 0)))
     assert info.value.errno == errno.EINVAL
     with pytest.raises(LibbpfError):
         bpf_prog_test_run_opts(fd, bpf_test_run_opts(data_in=bytes(10)))  # shorter than Ethernet
@@ -124,3 +125,55 @@ def test_kernel_agrees_on_the_linux_build(tmp_path: Path) -> None:
     finally:
         pin.unlink(missing_ok=True)
         obj.close()
+
+
+XDP_CTX_IN_CASES = [
+    (bytes(8), 0), (bytes(23), 0), (bytes(32), 0), (bytes(4096), 0),  # zeros past xdp_md: fine
+    (struct.pack("<6I", 0, 64, 0, 0, 0, 0), 0), (struct.pack("<6I", 8, 64, 0, 0, 0, 0), 0),
+    (bytes(4097), errno.E2BIG), (bytes(24) + b"\1" + bytes(7), errno.E2BIG),
+    (struct.pack("<6I", 3, 64, 0, 0, 0, 0), errno.EINVAL),  # metadata not a multiple of 4
+    (struct.pack("<6I", 0, 65, 0, 0, 0, 0), errno.EINVAL),  # data_end past the packet
+    (struct.pack("<6I", 0, 64, 4, 0, 0, 0), errno.EINVAL),  # data_meta set
+    (struct.pack("<6I", 0, 64, 0, 0, 0, 1), errno.EINVAL),  # egress_ifindex set
+]
+
+
+@pytest.mark.parametrize(("ctx_in", "err"), XDP_CTX_IN_CASES)
+def test_xdp_ctx_in_sizes(ctx_in: bytes, err: int) -> None:
+    """A shorter ctx_in reads as zeros, a longer one needs a zero tail
+    within a page (Linux's bpf_ctx_init); bad fields are EINVAL. A zero
+    data_end leaves the whole packet to fragments, as in the kernel
+    (tests/test_test_run_xdp_ctx.py has the rest of ctx_in's rules)."""
+    obj = loaded(XDP_COUNT["linux"])
+    fd = prog_fd(obj, "count_packets")
+    opts = bpf_test_run_opts(data_in=bytes(64), ctx_in=ctx_in)
+    try:
+        if err:
+            with pytest.raises(LibbpfError) as info:
+                bpf_prog_test_run_opts(fd, opts)
+            assert info.value.errno == err
+        else:
+            assert bpf_prog_test_run_opts(fd, opts) == 0
+            data, data_end = struct.unpack_from("<II", ctx_in.ljust(8, b"\0"))
+            assert opts.ctx_out == struct.pack("<6I", data, data_end, 0, 0, 0, 0)
+    finally:
+        obj.close()
+
+
+def test_kernel_agrees_on_xdp_ctx_in_sizes() -> None:
+    bpftool = shutil.which("bpftool") or shutil.which("bpftool", path="/usr/sbin:/sbin")
+    if bpftool is None or os.geteuid() != 0 or kernel_bpf.unavailable():
+        pytest.skip("needs root, bpftool and bpf() to run the program in the kernel")
+    pin = Path(f"/sys/fs/bpf/lbc_test_xdp_ctx_{os.getpid()}")
+    load = subprocess.run([bpftool, "prog", "load", str(XDP_COUNT["linux"]), str(pin)],
+                          capture_output=True, text=True, timeout=60)
+    if load.returncode != 0:
+        pytest.skip(f"the kernel refused the program: {load.stderr.strip()[:200]}")
+    try:
+        fd = kernel_bpf.obj_get(str(pin))
+        for ctx_in, err in XDP_CTX_IN_CASES:
+            rc = kernel_bpf.prog_test_run(fd, data_in=bytes(64), ctx_in=ctx_in, repeat=1)[0]
+            assert rc == -err, (ctx_in[:24].hex(), len(ctx_in))
+        os.close(fd)
+    finally:
+        pin.unlink(missing_ok=True)

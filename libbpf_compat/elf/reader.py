@@ -297,9 +297,18 @@ class ElfFile:
         for section in self.sections:
             if section.type != SHT_REL:
                 continue
+            target = self.section(section.info, f"relocation section {section.name!r}")
+            if section.name != ".rel" + target.name:
+                # Compilers and linkers name a relocation section after the
+                # section it patches; a mismatch means corrupt section headers.
+                raise _error(
+                    errno.EINVAL, where,
+                    f"relocation section {section.name!r} applies to section {target.index} "
+                    f"{target.name!r}, not to the section its name says: corrupt section "
+                    f"headers",
+                )
             if section.name.startswith((".rel.debug", ".rel.BTF", ".rel.eh_frame")):
                 continue
-            target = self.section(section.info, f"relocation section {section.name!r}")
             if not (target.is_executable or target.name in (".maps", "maps")
                     or target.name.startswith("maps")):
                 continue

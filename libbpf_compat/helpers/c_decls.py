@@ -51,6 +51,8 @@ C_DECLS: dict[str, tuple[str, str]] = {
     "snprintf": ("long", "char *str, __u32 str_size, const char *fmt, __u64 *data, "
                          "__u32 data_len"),
     "loop": ("long", "__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags"),
+    "for_each_map_elem": ("long", "void *map, void *callback_fn, void *callback_ctx, "
+                                  "__u64 flags"),
     "get_current_logon_id": ("__u64", "const void *ctx"),
     "is_current_admin": ("__s32", "const void *ctx"),
     "memcpy_s": ("long", "void *destination, __u64 destination_size, const void *source, "
@@ -69,4 +71,19 @@ C_DECLS: dict[str, tuple[str, str]] = {
     "get_current_thread_create_time": ("__s64", "void"),
     "sock_addr_set_redirect_context": ("long", "bpf_sock_addr_t *ctx, void *data, "
                                                "__u32 data_size"),
+    "sock_addr_get_network_context": ("int", "bpf_sock_addr_t *ctx, void *data, "
+                                              "__u32 data_size"),
+    "sock_ops_get_flow_id": ("__u64", "bpf_sock_ops_t *ctx"),
+    "process_get_image_path": ("int", "process_md_t *ctx, __u8 *path, __u32 path_length"),
+    "skb_load_bytes": ("long", "const void *skb, __u32 offset, void *to, __u32 len"),
+    "skb_store_bytes": ("long", "struct __sk_buff *skb, __u32 offset, const void *from, "
+                                "__u32 len, __u64 flags"),
+    "l3_csum_replace": ("long", "struct __sk_buff *skb, __u32 offset, __u64 from, __u64 to, "
+                                "__u64 size"),
+    "l4_csum_replace": ("long", "struct __sk_buff *skb, __u32 offset, __u64 from, __u64 to, "
+                                "__u64 flags"),
+    "skb_change_tail": ("long", "struct __sk_buff *skb, __u32 len, __u64 flags"),
+    "skb_change_head": ("long", "struct __sk_buff *skb, __u32 len, __u64 flags"),
+    "skb_change_proto": ("long", "struct __sk_buff *skb, __be16 proto, __u64 flags"),
+    "skb_change_type": ("long", "struct __sk_buff *skb, __u32 type"),
 }

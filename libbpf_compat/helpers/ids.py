@@ -115,14 +115,26 @@ WINDOWS_GENERAL_HELPERS: dict[str, int] = {
 }
 
 #: Program-type-specific Windows helpers: (Windows program type, Windows ID) -> name.
-#: Windows program types: XDP 1 (xdp_test), CGROUP_SOCK_ADDR 3, SOCK_OPS 4, PROCESS 6.
+#: Windows program types: XDP 1 (xdp_test), CGROUP_SOCK_ADDR 3, SOCK_OPS 4, PROCESS 6,
+#: SAMPLE 999 (the sample extension's helpers).
 WINDOWS_PROGRAM_HELPERS: dict[tuple[int, int], str] = {
     (1, 0x10000): "xdp_adjust_head",
     (3, 0x10001): "sock_addr_set_redirect_context",
     (3, 0x10002): "sock_addr_get_network_context",
     (4, 0x10000): "sock_ops_get_flow_id",
     (6, 0x10000): "process_get_image_path",
+    (999, 0x10000): "sample_ebpf_extension_helper_function1",
+    (999, 0x10001): "sample_ebpf_extension_find",
+    (999, 0x10002): "sample_ebpf_extension_replace",
 }
+
+
+#: Helpers whose C name is their registry name as it is: eBPF for Windows'
+#: sample extension names its helpers without the ``bpf_`` prefix.
+UNPREFIXED_HELPERS = frozenset({
+    "sample_ebpf_extension_helper_function1", "sample_ebpf_extension_find",
+    "sample_ebpf_extension_replace",
+})
 
 
 @dataclass(frozen=True)
@@ -136,6 +148,12 @@ class HelperId:
     linux: int | None
     windows: int | None
     windows_prog_type: int | None = None
+
+    @property
+    def c_name(self) -> str:
+        """The name BPF C programs call it by (``bpf_`` and the name, but
+        for the sample extension's helpers)."""
+        return self.name if self.name in UNPREFIXED_HELPERS else f"bpf_{self.name}"
 
 
 def _build() -> tuple[HelperId, ...]:

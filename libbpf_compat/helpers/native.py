@@ -7,7 +7,12 @@ from typing import Any
 
 from libbpf_compat._native import lib
 from libbpf_compat.helpers.ids import helper_by_name
+from libbpf_compat.runtime import DEFAULT_TRACE_PIPE
 from libbpf_compat.vm import Vm
+
+#: printk output of programs without a pipe of their own goes here
+#: (imported so that it exists before any program runs).
+TRACE_PIPE = DEFAULT_TRACE_PIPE
 
 #: Helper names with a C implementation (lbc_helper_<name>).
 C_HELPER_NAMES: tuple[str, ...] = (
@@ -23,7 +28,11 @@ C_HELPER_NAMES: tuple[str, ...] = (
     "map_delete_elem", "tail_call", "perf_event_output", "loop", "spin_lock", "spin_unlock",
     "xdp_adjust_head", "xdp_adjust_tail", "xdp_adjust_meta", "redirect", "redirect_map",
     "get_socket_cookie", "sock_addr_set_redirect_context", "map_push_elem", "map_pop_elem",
-    "map_peek_elem",
+    "map_peek_elem", "skb_load_bytes", "skb_store_bytes", "l3_csum_replace", "l4_csum_replace",
+    "skb_change_tail", "skb_change_head", "skb_change_proto", "skb_change_type",
+    "map_lookup_and_delete_elem", "sample_ebpf_extension_helper_function1",
+    "sample_ebpf_extension_find", "sample_ebpf_extension_replace", "for_each_map_elem",
+    "process_get_image_path", "sock_addr_get_network_context", "sock_ops_get_flow_id",
 )
 
 

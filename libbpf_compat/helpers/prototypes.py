@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from libbpf_compat.abi.windows import INTERNAL_PROG_PROCESS, INTERNAL_PROG_SAMPLE
 from libbpf_compat.helpers.ids import helper_by_name
 from libbpf_compat.uapi import BpfProgType as P
 
@@ -127,9 +128,15 @@ _TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
                                 A.PTR_TO_MEM_OR_NULL, A.CONST_SIZE_OR_ZERO, A.ANYTHING)),
     "redirect": (Ret.INTEGER, (A.ANYTHING, A.ANYTHING)),
     "loop": (Ret.INTEGER, (A.SCALAR, A.PTR_TO_FUNC, A.ANYTHING, A.SCALAR)),
+    "for_each_map_elem": (Ret.INTEGER, (A.CONST_MAP_PTR, A.PTR_TO_FUNC, A.ANYTHING, A.SCALAR)),
     "spin_lock": (Ret.VOID, (A.PTR_TO_SPIN_LOCK,)),
     "spin_unlock": (Ret.VOID, (A.PTR_TO_SPIN_LOCK,)),
-    "sock_addr_set_redirect_context": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_MEM, A.CONST_SIZE)),
+    # a zero size is the helper's EINVAL, not the verifier's
+    "sock_addr_set_redirect_context": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_MEM,
+                                                     A.CONST_SIZE_OR_ZERO)),
+    "sock_addr_get_network_context": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_UNINIT_MEM,
+                                                    A.CONST_SIZE)),
+    "sock_ops_get_flow_id": (Ret.INTEGER, (A.PTR_TO_CTX,)),
     "xdp_adjust_head": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
     "xdp_adjust_tail": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
     "xdp_adjust_meta": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
@@ -141,6 +148,10 @@ _TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
                                       A.ANYTHING)),
     "l4_csum_replace": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING, A.ANYTHING,
                                       A.ANYTHING)),
+    "skb_change_tail": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING)),
+    "skb_change_head": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING)),
+    "skb_change_proto": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING)),
+    "skb_change_type": (Ret.INTEGER, (A.PTR_TO_CTX, A.ANYTHING)),
     "get_hash_recalc": (Ret.INTEGER, (A.PTR_TO_CTX,)),
     "get_socket_cookie": (Ret.INTEGER, (A.PTR_TO_CTX,)),
     "get_cgroup_classid": (Ret.INTEGER, (A.PTR_TO_CTX,)),
@@ -148,8 +159,47 @@ _TABLE: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "sk_lookup_udp": (Ret.SOCKET_OR_NULL, _SK_LOOKUP),
     "skc_lookup_tcp": (Ret.SOCKET_OR_NULL, _SK_LOOKUP),
     "sk_release": (Ret.INTEGER, (A.PTR_TO_SOCKET,)),
+    "process_get_image_path": (Ret.INTEGER, (A.PTR_TO_CTX, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE)),
+    # eBPF for Windows' sample extension (SAMPLE programs)
+    # eBPF for Windows' own helpers (ABI.md): (destination, its size, source, its size)
+    "memcpy_s": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                               A.CONST_SIZE_OR_ZERO)),
+    "memmove_s": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                A.CONST_SIZE_OR_ZERO)),
+    "memcmp_s": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.PTR_TO_MEM, A.CONST_SIZE)),
+    "memset": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.ANYTHING)),
+    "strncpy_s": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                A.CONST_SIZE_OR_ZERO)),
+    "strncat_s": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                A.CONST_SIZE_OR_ZERO)),
+    "strnlen_s": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE_OR_ZERO)),
+    "trace_printk2": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE)),
+    "trace_printk3": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING)),
+    "trace_printk4": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING, A.ANYTHING)),
+    "trace_printk5": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING, A.ANYTHING,
+                                    A.ANYTHING)),
+    "ktime_get_ms": (Ret.INTEGER, ()),
+    "ktime_get_boot_ms": (Ret.INTEGER, ()),
+    "get_current_logon_id": (Ret.INTEGER, (A.ANYTHING,)),  # the ctx, unread
+    "is_current_admin": (Ret.INTEGER, (A.ANYTHING,)),
+    "get_current_process_start_key": (Ret.INTEGER, ()),
+    "get_current_thread_create_time": (Ret.INTEGER, ()),
+    "sample_ebpf_extension_helper_function1": (Ret.INTEGER, (A.PTR_TO_CTX,)),
+    "sample_ebpf_extension_find": (Ret.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE, A.PTR_TO_MEM,
+                                                 A.CONST_SIZE)),
+    "sample_ebpf_extension_replace": (Ret.INTEGER, (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE,
+                                                    A.ANYTHING, A.PTR_TO_MEM, A.CONST_SIZE)),
 }
 
+
+_TC = frozenset({P.BPF_PROG_TYPE_SCHED_CLS, P.BPF_PROG_TYPE_SCHED_ACT})
+_SAMPLE = frozenset({INTERNAL_PROG_SAMPLE})
+#: Program types whose packet is an skb a program may read with skb_load_bytes.
+_SKB_READERS = frozenset({
+    P.BPF_PROG_TYPE_SOCKET_FILTER, P.BPF_PROG_TYPE_SCHED_CLS, P.BPF_PROG_TYPE_SCHED_ACT,
+    P.BPF_PROG_TYPE_CGROUP_SKB, P.BPF_PROG_TYPE_LWT_IN, P.BPF_PROG_TYPE_LWT_OUT,
+    P.BPF_PROG_TYPE_LWT_XMIT, P.BPF_PROG_TYPE_LWT_SEG6LOCAL, P.BPF_PROG_TYPE_SK_SKB,
+    P.BPF_PROG_TYPE_SK_REUSEPORT, P.BPF_PROG_TYPE_FLOW_DISSECTOR})
 
 #: Helpers only some program types may call (Linux's rules): name -> the
 #: (internal) program types allowed. Helpers not listed are allowed for
@@ -162,6 +212,20 @@ _ONLY: dict[str, frozenset[int]] = {
     "redirect": frozenset({P.BPF_PROG_TYPE_XDP, P.BPF_PROG_TYPE_SCHED_CLS,
                            P.BPF_PROG_TYPE_SCHED_ACT, P.BPF_PROG_TYPE_LWT_XMIT}),
     "sock_addr_set_redirect_context": frozenset({P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR}),
+    "sock_addr_get_network_context": frozenset({P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR}),
+    "sock_ops_get_flow_id": frozenset({P.BPF_PROG_TYPE_SOCK_OPS}),
+    "skb_load_bytes": _SKB_READERS,
+    "skb_store_bytes": _TC | {P.BPF_PROG_TYPE_LWT_XMIT, P.BPF_PROG_TYPE_SK_SKB},
+    "l3_csum_replace": _TC | {P.BPF_PROG_TYPE_LWT_XMIT},
+    "l4_csum_replace": _TC | {P.BPF_PROG_TYPE_LWT_XMIT},
+    "skb_change_tail": _TC | {P.BPF_PROG_TYPE_SK_SKB},
+    "skb_change_head": _TC | {P.BPF_PROG_TYPE_LWT_XMIT, P.BPF_PROG_TYPE_SK_SKB},
+    "skb_change_proto": _TC,
+    "skb_change_type": _TC,
+    "process_get_image_path": frozenset({INTERNAL_PROG_PROCESS}),
+    "sample_ebpf_extension_helper_function1": _SAMPLE,
+    "sample_ebpf_extension_find": _SAMPLE,
+    "sample_ebpf_extension_replace": _SAMPLE,
     "get_socket_cookie": frozenset({
         P.BPF_PROG_TYPE_SOCKET_FILTER, P.BPF_PROG_TYPE_SCHED_CLS, P.BPF_PROG_TYPE_SCHED_ACT,
         P.BPF_PROG_TYPE_CGROUP_SKB, P.BPF_PROG_TYPE_CGROUP_SOCK,
@@ -261,6 +325,18 @@ def socket_access_ok(offset: int, width: int) -> bool:
     return False
 
 
+#: Helpers that may move or resize the packet (Linux's bpf_helper_changes_pkt_data):
+#: packet pointers taken before a call to one of them are stale after it.
+CHANGES_PACKET_DATA = frozenset({
+    "skb_vlan_push", "skb_vlan_pop", "skb_store_bytes", "skb_change_proto",
+    "skb_change_type", "skb_adjust_room", "skb_change_tail", "skb_change_head",
+    "skb_pull_data", "clone_redirect", "l3_csum_replace", "l4_csum_replace",
+    "xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail", "msg_pull_data",
+    "msg_push_data", "msg_pop_data", "lwt_push_encap", "lwt_seg6_store_bytes",
+    "lwt_seg6_adjust_srh", "lwt_seg6_action", "store_hdr_opt",
+})
+
+
 def size_argument(proto: Prototype, index: int) -> int | None:
     """For the memory argument at ``index`` (0 for r1), the index of its size argument."""
     nxt = index + 1
@@ -270,6 +346,7 @@ def size_argument(proto: Prototype, index: int) -> int | None:
 
 
 __all__ = [
+    "CHANGES_PACKET_DATA",
     "PROG_TYPE_RULES",
     "PROTOTYPES",
     "SOCKET_FIELDS",

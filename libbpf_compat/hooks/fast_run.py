@@ -38,8 +38,8 @@ class RunSlot:
     """One thread's reusable native state for a hook's runs."""
 
     __slots__ = ("busy", "counting", "ctx", "ctx_addr", "ctx_buf", "data", "data_addr",
-                 "data_buf", "data_len", "data_region", "ex", "handle", "has_data", "packet",
-                 "run_state", "settings", "tables")
+                 "data_buf", "data_len", "data_region", "dirty", "ex", "handle", "has_data",
+                 "packet", "run_state", "settings", "tables")
 
     def __init__(self, ctx_size: int, data_size: int, data_offset: int,
                  data_writable: bool, packet: bool) -> None:
@@ -62,6 +62,9 @@ class RunSlot:
         self.data_region.writable = int(data_writable)
         self.data_region.size = 1
         self.data_len = 0
+        #: how many bytes of ``data`` a hook's earlier runs may have left
+        #: non-zero (a hook that reuses the buffer zeroes what it needs)
+        self.dirty = 0
         self.packet = packet
         if packet:  # legacy LD_ABS / LD_IND loads read the data region
             self.ex.pkt = ffi.cast("uint8_t *", self.data_addr)

@@ -8,7 +8,10 @@ the layout of Windows' ``process_md_t``): ``command_start`` /
 (a ``str`` is passed as UTF-8 bytes, ``bytes`` as they are). On a creation a
 program returns 0 to permit it and anything else to deny it; a deny stops
 the run. A deletion runs every program and cannot be refused (the return
-values are only reported).
+values are only reported). A creation may carry the new process's image
+path (``image_path``, converted as the command line), which programs read
+with ``bpf_process_get_image_path``; it follows the native context in a
+trailer (``lbc_process_trailer``, native/lbc_runtime.h).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import threading
 from functools import lru_cache
 from typing import NamedTuple
 
+from libbpf_compat._native import ffi
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.chain import ProgramChain
@@ -32,6 +36,13 @@ from libbpf_compat.hooks.fast_run import new_result as _new
 NATIVE_PROCESS_CTX = struct.Struct("<QQQQQQI4x")
 #: The longest command line the hook takes (Windows' limit, in bytes).
 MAX_COMMAND_LINE = 32768
+#: The longest image path the hook takes (a UNICODE_STRING's limit, in bytes).
+MAX_IMAGE_PATH = 65534
+#: Where the image path trailer starts in the native context, its layout
+#: (magic, address, length) and magic (native/lbc_runtime.h).
+_TRAILER_AT = 64
+_TRAILER = struct.Struct("<QQI4x")
+_TRAILER_MAGIC = 0x5043424C  # "LBCP"
 
 
 class ProcessOperation(enum.IntEnum):
@@ -59,13 +70,34 @@ class ProcessResult(NamedTuple):
 _OPERATIONS = frozenset(ProcessOperation)
 _PERMIT = ProcessVerdict.PERMIT
 _CREATE = ProcessOperation.CREATE
-_CTX_PACK = NATIVE_PROCESS_CTX.pack_into
-_CTX_SIZE = NATIVE_PROCESS_CTX.size
+#: the native context, padding up to the trailer, then the trailer
+_CTX = struct.Struct(f"{NATIVE_PROCESS_CTX.format}"
+                     f"{_TRAILER_AT - NATIVE_PROCESS_CTX.size}x{_TRAILER.format[1:]}")
+_CTX_PACK = _CTX.pack_into
+_CTX_SIZE = _CTX.size
 
 
 _U64 = (1 << 64) - 1
-#: command lines as UTF-8 (hosts start the same few commands again and again)
+#: command lines and image paths as UTF-8 (hosts start the same few
+#: commands again and again)
 _encoded = lru_cache(maxsize=1024)(str.encode)
+
+
+def _region(value: str | bytes | bytearray | memoryview, what: str, limit: int) -> bytes:
+    """A command line or image path as the bytes a program reads."""
+    raw: bytes
+    if type(value) is bytes:
+        raw = value
+    elif isinstance(value, str):
+        raw = _encoded(value)
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+    else:
+        raise LibbpfError(errno.EINVAL, f"process: invalid {what} {value!r}")
+    if len(raw) > limit:
+        raise LibbpfError(errno.E2BIG, f"process: a {what} of {len(raw)} bytes (the hook "
+                                       f"takes {limit} at most)")
+    return raw
 
 
 def _u64(value: int, what: str) -> int:
@@ -86,14 +118,16 @@ class ProcessHook(ProgramChain):
 
     def request(self, operation: int, process_id: int, parent_process_id: int = 0,
                 command_line: str | bytes | bytearray | memoryview = b"", *,
-                creating_process_id: int = 0, creating_thread_id: int = 0) -> ProcessResult:
+                creating_process_id: int = 0, creating_thread_id: int = 0,
+                image_path: str | bytes | bytearray | memoryview = b"") -> ProcessResult:
         """Run the programs on ``operation`` of process ``process_id``."""
         return self._request(operation, process_id, parent_process_id, command_line,
-                             creating_process_id, creating_thread_id)
+                             creating_process_id, creating_thread_id, image_path)
 
     def _request(self, operation: int, process_id: int, parent_process_id: int,
                  command_line: str | bytes | bytearray | memoryview, creating_process_id: int,
-                 creating_thread_id: int) -> ProcessResult:
+                 creating_thread_id: int,
+                 image_path: str | bytes | bytearray | memoryview) -> ProcessResult:
         if operation not in _OPERATIONS:
             raise LibbpfError(errno.EINVAL, f"process: invalid operation {operation!r}")
         if not (type(process_id) is int and 0 <= process_id <= _U64
@@ -104,18 +138,10 @@ class ProcessHook(ProgramChain):
             _u64(parent_process_id, "parent process id")
             _u64(creating_process_id, "creating process id")
             _u64(creating_thread_id, "creating thread id")
-        command: bytes
-        if type(command_line) is bytes:
-            command = command_line
-        elif isinstance(command_line, str):
-            command = _encoded(command_line)
-        elif isinstance(command_line, (bytes, bytearray, memoryview)):
-            command = bytes(command_line)
-        else:
-            raise LibbpfError(errno.EINVAL, f"process: invalid command line {command_line!r}")
-        if len(command) > MAX_COMMAND_LINE:
-            raise LibbpfError(errno.E2BIG, f"process: a command line of {len(command)} bytes "
-                                           f"(the hook takes {MAX_COMMAND_LINE} at most)")
+        command = _region(command_line, "command line", MAX_COMMAND_LINE)
+        image = _region(image_path, "image path", MAX_IMAGE_PATH)
+        if image and operation != _CREATE:
+            raise LibbpfError(errno.EINVAL, "process: only a creation has an image path")
         chain = self._chain[:]
         retvals: list[int] = []
         verdict = _PERMIT
@@ -123,6 +149,9 @@ class ProcessHook(ProgramChain):
             return ProcessResult(verdict, ())
         size = len(command)
         create = operation == _CREATE
+        # the image path's bytes stay alive (and where they are) for the run
+        image_buf = ffi.from_buffer(image) if image else None
+        image_addr = int(ffi.cast("uintptr_t", image_buf)) if image_buf is not None else 0
         slot = self._runner.slot()
         try:
             start = slot.data_addr
@@ -132,7 +161,8 @@ class ProcessHook(ProgramChain):
                 slot.set_data_len(size)
             for att in chain:
                 _CTX_PACK(slot.ctx_buf, 0, start, start + size, process_id, parent_process_id,
-                          creating_process_id, creating_thread_id, operation)
+                          creating_process_id, creating_thread_id, operation,
+                          _TRAILER_MAGIC, image_addr, len(image))
                 retval = slot.run(att.vm, _CTX_SIZE) & 0xFFFFFFFF
                 retvals.append(retval)
                 if create and retval != 0:
@@ -144,11 +174,13 @@ class ProcessHook(ProgramChain):
 
     def create(self, process_id: int, parent_process_id: int,
                command_line: str | bytes | bytearray | memoryview = b"", *,
-               creating_process_id: int = 0, creating_thread_id: int = 0) -> ProcessResult:
+               creating_process_id: int = 0, creating_thread_id: int = 0,
+               image_path: str | bytes | bytearray | memoryview = b"") -> ProcessResult:
         """Process ``parent_process_id`` creates ``process_id`` running
-        ``command_line``: PERMIT unless a program returns non-zero."""
+        ``command_line`` (of image ``image_path``): PERMIT unless a program
+        returns non-zero."""
         return self._request(_CREATE, process_id, parent_process_id, command_line,
-                             creating_process_id, creating_thread_id)
+                             creating_process_id, creating_thread_id, image_path)
 
     def delete(self, process_id: int, parent_process_id: int = 0,
                command_line: str | bytes | bytearray | memoryview = b"", *,
@@ -174,6 +206,7 @@ def default_hook() -> ProcessHook:
 
 __all__ = [
     "MAX_COMMAND_LINE",
+    "MAX_IMAGE_PATH",
     "NATIVE_PROCESS_CTX",
     "ProcessHook",
     "ProcessOperation",

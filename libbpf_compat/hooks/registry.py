@@ -312,7 +312,7 @@ def check_helpers(prog_type: int, prog_name: str, calls: list[tuple[int, int]]) 
             continue
         found = helper_by_internal(helper_id)
         if found is None or found.name not in spec.allowed_helpers:
-            what = f"bpf_{found.name}" if found else f"helper {helper_id}"
+            what = found.c_name if found else f"helper {helper_id}"
             raise LibbpfError(errno.EINVAL, f"program {prog_name!r}: instruction {slot}: "
                                             f"{what} is not allowed for program type "
                                             f"{spec.name}")

@@ -50,14 +50,20 @@ import enum
 import errno
 import struct
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from libbpf_compat._native import ffi
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.chain import ProgramChain
-from libbpf_compat.hooks.contexts import CtxField, CtxLayout
+from libbpf_compat.hooks.contexts import (
+    SKB_CGROUP,
+    SKB_LAYOUTS,
+    SKB_NATIVE,
+    SKB_SIZE,
+    SKB_SOCKET_FILTER,
+    SKB_TC,
+)
 from libbpf_compat.hooks.fast_run import FastRunner, RunSlot
 from libbpf_compat.hooks.fast_run import new_result as _new
 from libbpf_compat.hooks.xdp import XdpProgram
@@ -80,63 +86,29 @@ PACKET_BROADCAST = 1
 PACKET_MULTICAST = 2
 PACKET_OTHERHOST = 3
 
-#: ``struct __sk_buff`` fields this project offers: (name, offset, size).
-_SKB_FIELDS: tuple[tuple[str, int, int], ...] = (
-    ("len", 0, 4), ("pkt_type", 4, 4), ("mark", 8, 4), ("queue_mapping", 12, 4),
-    ("protocol", 16, 4), ("vlan_present", 20, 4), ("vlan_tci", 24, 4), ("vlan_proto", 28, 4),
-    ("priority", 32, 4), ("ingress_ifindex", 36, 4), ("ifindex", 40, 4), ("tc_index", 44, 4),
-    ("cb", 48, 20), ("hash", 68, 4), ("tc_classid", 72, 4), ("data", 76, 4),
-    ("data_end", 80, 4), ("napi_id", 84, 4), ("family", 88, 4), ("remote_ip4", 92, 4),
-    ("local_ip4", 96, 4), ("remote_ip6", 100, 16), ("local_ip6", 116, 16),
-    ("remote_port", 132, 4), ("local_port", 136, 4), ("data_meta", 140, 4),
-    ("tstamp", 152, 8), ("wire_len", 160, 4), ("gso_segs", 164, 4), ("gso_size", 176, 4),
-    ("tstamp_type", 180, 1), ("hwtstamp", 184, 8),
-)
-_POINTERS = ("data", "data_end", "data_meta")
-SKB_SIZE = 192
-_NATIVE_POINTER_AT = {"data": 192, "data_end": 200, "data_meta": 208}
-
-#: The native skb context: ``__sk_buff``'s scalar fields at their offsets,
-#: the packet pointers as 64-bit values after them.
-SKB_NATIVE = CtxLayout("lbc_skb_ctx", 216, tuple(
-    CtxField(name, _NATIVE_POINTER_AT[name], 8, pointer=True) if name in _POINTERS
-    else CtxField(name, offset, size)
-    for name, offset, size in _SKB_FIELDS))
-
-
-def _skb_layout(hidden: Iterable[str], writable: Iterable[str]) -> CtxLayout:
-    hide, write = frozenset(hidden), frozenset(writable)
-    return CtxLayout("struct __sk_buff", SKB_SIZE, tuple(
-        CtxField(name, offset, size, pointer=name in _POINTERS, writable=name in write)
-        for name, offset, size in _SKB_FIELDS if name not in hide))
-
-
-_SOCKET_FIELDS = ("family", "remote_ip4", "local_ip4", "remote_ip6", "local_ip6",
-                  "remote_port", "local_port")
-#: ``struct __sk_buff`` as a socket filter may touch it.
-SKB_SOCKET_FILTER = _skb_layout(
-    ("tc_classid", *_POINTERS, *_SOCKET_FIELDS, "tstamp", "wire_len", "hwtstamp",
-     "tstamp_type"), ("cb",))
-#: ``struct __sk_buff`` as a tc (SCHED_CLS) program may touch it.
-SKB_TC = _skb_layout(_SOCKET_FIELDS, ("mark", "queue_mapping", "priority", "tc_index", "cb",
-                          "tc_classid", "tstamp"))
-#: ``struct __sk_buff`` as a cgroup_skb program may touch it.
-SKB_CGROUP = _skb_layout(("tc_classid", "data_meta", "wire_len"),
-                         ("mark", "priority", "cb", "tstamp"))
-
-#: Program type -> the layout its programs see.
-SKB_LAYOUTS: dict[int, CtxLayout] = {
-    BpfProgType.BPF_PROG_TYPE_SOCKET_FILTER: SKB_SOCKET_FILTER,
-    BpfProgType.BPF_PROG_TYPE_SCHED_CLS: SKB_TC,
-    BpfProgType.BPF_PROG_TYPE_CGROUP_SKB: SKB_CGROUP,
-}
+#: The native context with what the skb helpers use after it
+#: (``lbc_skb_ctx`` in native/lbc_runtime.h): the packet's buffer, the
+#: largest packet, the network header's offset, the redirect target.
+SKB_CTX_SIZE = 264
+_TRAILER = struct.Struct("<QQIIIIIIQ")
+_TRAILER_AT = 216
+_REDIRECT_AT = 240
+SKB_CTX_MAGIC = 0x4B43424C  # "LBCK"
+#: The longest packet the skb helpers may make: SKB_MAX_ALLOC (four pages
+#: less the skb_shared_info), the limit this machine's kernel applies in
+#: BPF_PROG_TEST_RUN (measured by tests/test_helpers_skb.py).
+SKB_MAX_LEN = 16064
+#: How much bpf_skb_change_proto grows an IPv4 packet into an IPv6 one.
+_IPV6_GROWTH = 20
+BPF_F_INGRESS = 1
 
 #: The fields a run may change and the hooks report.
-CHANGEABLE = ("mark", "queue_mapping", "priority", "tc_index", "cb", "tc_classid", "tstamp")
+CHANGEABLE = ("mark", "queue_mapping", "priority", "tc_index", "cb", "tc_classid", "tstamp",
+              "protocol", "pkt_type")
 #: Native context field name -> (offset, size), for the hooks' fast paths.
 _AT = {f.name: (f.offset, f.size) for f in SKB_NATIVE.fields}
 _CHANGEABLE_AT = tuple((name, *_AT[name]) for name in CHANGEABLE)
-_DATA_AT, _END_AT, _META_AT = _AT["data"][0], _AT["data_end"][0], _AT["data_meta"][0]
+_DATA_AT = _AT["data"][0]  # data, data_end, data_meta: three u64 in a row
 
 
 @dataclass
@@ -148,6 +120,12 @@ class SkbRun:
     packet: bytes
     ctx: bytearray
 
+    @property
+    def redirect(self) -> tuple[int, bool] | None:
+        """The (ifindex, ingress) bpf_redirect chose, None when it was not called."""
+        ifindex, flags, redirected = struct.unpack_from("<III", self.ctx, _REDIRECT_AT)
+        return (ifindex, bool(flags & BPF_F_INGRESS)) if redirected else None
+
     def field(self, name: str) -> int | bytes:
         offset, size = _AT[name]
         raw = bytes(self.ctx[offset:offset + size])
@@ -156,7 +134,7 @@ class SkbRun:
 
 def native_skb_ctx(fields: dict[str, int | bytes]) -> bytearray:
     """A native skb context with ``fields`` set (ints little-endian, bytes as given)."""
-    ctx = bytearray(SKB_NATIVE.size)
+    ctx = bytearray(SKB_CTX_SIZE)
     for name, value in fields.items():
         offset, size = _AT[name]
         raw = value if isinstance(value, bytes) else (value & ((1 << 8 * size) - 1)).to_bytes(
@@ -166,25 +144,38 @@ def native_skb_ctx(fields: dict[str, int | bytes]) -> bytearray:
 
 
 def run_skb(vm: Vm, packet: bytes | bytearray, ctx: bytearray, *, writable_packet: bool,
-            repeat: int = 1) -> SkbRun:
+            repeat: int = 1, net_off: int = 0) -> SkbRun:
     """Run ``vm`` ``repeat`` times on the native context ``ctx`` (its
-    pointers are set here) over a copy of ``packet``, placed after
-    SKB_HEADROOM bytes of headroom. The packet is the region legacy
-    LD_ABS / LD_IND loads read."""
+    pointers and helper trailer are set here) over a copy of ``packet``,
+    placed after SKB_HEADROOM bytes of headroom. A writable packet sits in
+    a buffer it may grow in up to SKB_MAX_LEN bytes (bpf_skb_change_tail /
+    _head / _proto); ``net_off`` is where its network header starts. The
+    packet is also what legacy LD_ABS / LD_IND loads read."""
     if not packet:
         raise LibbpfError(errno.EINVAL, "skb: an empty packet")
-    buf = bytearray(SKB_HEADROOM) + bytearray(packet)
-    view = memoryview(buf)[SKB_HEADROOM:]
+    if len(ctx) < SKB_CTX_SIZE:
+        ctx.extend(bytes(SKB_CTX_SIZE - len(ctx)))
+    size = len(packet)
+    room = max(size, SKB_MAX_LEN) + _IPV6_GROWTH if writable_packet else size
+    buf = bytearray(SKB_HEADROOM + room)
+    buf[SKB_HEADROOM:SKB_HEADROOM + size] = packet
+    whole = memoryview(buf)
+    view = whole[SKB_HEADROOM:SKB_HEADROOM + size]
     try:
         with ffi.from_buffer("uint8_t[]", buf) as cbuf:
-            start = int(ffi.cast("uintptr_t", cbuf)) + SKB_HEADROOM
-            struct.pack_into("<Q", ctx, _DATA_AT, start)
-            struct.pack_into("<Q", ctx, _END_AT, start + len(packet))
-            struct.pack_into("<Q", ctx, _META_AT, start)
-            result = vm.run_repeat(ctx, repeat, regions=[(view, writable_packet)], packet=0)
+            base = int(ffi.cast("uintptr_t", cbuf))
+            start = base + SKB_HEADROOM
+            struct.pack_into("<QQQ", ctx, _DATA_AT, start, start + size, start)
+            _TRAILER.pack_into(ctx, _TRAILER_AT, base, base + len(buf), SKB_MAX_LEN, net_off,
+                               0, 0, 0, int(writable_packet), SKB_CTX_MAGIC)
+            result = vm.run_repeat(ctx, repeat, regions=[(whole, writable_packet),
+                                                         (view, False)], packet=1)
+            data, end = struct.unpack_from("<QQ", ctx, _DATA_AT)
+            out = bytes(buf[data - base:end - base])
     finally:
         view.release()
-    return SkbRun(result, bytes(buf[SKB_HEADROOM:]), ctx)
+        whole.release()
+    return SkbRun(result, out, ctx)
 
 
 def ethernet_fields(frame: bytes | bytearray) -> dict[str, int | bytes]:
@@ -219,56 +210,136 @@ def _nbo16(value: int) -> int:
 _NO_MAC = bytes(6)
 _NBO_ETH_P_IP = _nbo16(ETH_P_IP)
 #: the whole native context: len, pkt_type, mark, protocol, priority,
-#: ingress_ifindex, ifindex, wire_len, data, data_end, data_meta (every
-#: other byte zero)
+#: ingress_ifindex, ifindex, wire_len (every other scalar byte zero), then
+#: data, data_end, data_meta and the helper trailer (buf_start, buf_end,
+#: max_len, net_off, redirect_ifindex, redirect_flags, redirected,
+#: writable, magic): what run_skb runs on
 _CTX = struct.Struct("<III4xI12xIII116xI28xQQQ")
 _CTX_PACK = _CTX.pack_into
-_CTX_SIZE = SKB_NATIVE.size
-_SCALARS = _NATIVE_POINTER_AT["data"]  # the scalar fields lie before the pointers
-assert _CTX.size == _CTX_SIZE and (
+assert _CTX.size == _TRAILER_AT and (
     _AT["len"][0], _AT["pkt_type"][0], _AT["mark"][0], _AT["protocol"][0],
-    _AT["priority"][0], _AT["ingress_ifindex"][0], _AT["ifindex"][0], _AT["wire_len"][0],
-    _DATA_AT, _END_AT, _META_AT) == (0, 4, 8, 16, 32, 36, 40, 160, 192, 200, 208)
+    _AT["priority"][0], _AT["ingress_ifindex"][0], _AT["ifindex"][0],
+    _AT["wire_len"][0]) == (0, 4, 8, 16, 32, 36, 40, 160)
+#: the pointers and the trailer alone: the trailer is set when the slot's
+#: buffer size changes (it is the same for every packet of a size class),
+#: all of it again for a tc program after one that moved the packet
+_ARM = struct.Struct(f"<QQQ{_TRAILER.format[1:]}")
+_ARM_PACK = _ARM.pack_into
+assert _DATA_AT + 24 == _TRAILER_AT and _DATA_AT + _ARM.size == SKB_CTX_SIZE
+#: after a run: data, data_end, redirect_ifindex, redirect_flags, redirected
+_AFTER = struct.Struct(f"<QQ{_REDIRECT_AT - _DATA_AT - 16}xIII")
+_AFTER_UNPACK = _AFTER.unpack_from
+_REDIRECT_CLEAR = struct.Struct("<III").pack_into
 
 
-#: the fields a run may change (CHANGEABLE, in order)
-_CHANGEABLE = struct.Struct("<8xII16xI8xI20s4xI76xQ")
+#: the fields a run may change, in offset order: pkt_type, mark,
+#: queue_mapping, protocol, priority, tc_index, cb, tc_classid, tstamp
+_CHANGEABLE = struct.Struct("<4xIIII12xI8xI20s4xI76xQ")
 _CHANGEABLE_UNPACK = _CHANGEABLE.unpack_from
-assert tuple((name, offset) for name, offset, _ in _CHANGEABLE_AT) == (
-    ("mark", 8), ("queue_mapping", 12), ("priority", 32), ("tc_index", 44), ("cb", 48),
-    ("tc_classid", 72), ("tstamp", 152))
+_BY_OFFSET = sorted(_CHANGEABLE_AT, key=lambda f: f[1])
+assert tuple((name, offset) for name, offset, _ in _BY_OFFSET) == (
+    ("pkt_type", 4), ("mark", 8), ("queue_mapping", 12), ("protocol", 16), ("priority", 32),
+    ("tc_index", 44), ("cb", 48), ("tc_classid", 72), ("tstamp", 152))
+#: CHANGEABLE's names with their index in an unpacked _CHANGEABLE
+_CHANGEABLE_INDEX = tuple((name, _BY_OFFSET.index(f)) for f in _CHANGEABLE_AT
+                          for name in (f[0],))
 _NO_CB = bytes(20)
 
 
-def _changed(after: tuple[int | bytes, ...], mark: int, priority: int) -> dict[str, int | bytes]:
+def _changed(after: tuple[int | bytes, ...],
+             before: tuple[int | bytes, ...]) -> dict[str, int | bytes]:
     """The changeable fields whose value ``after`` the run (unpacked with
-    _CHANGEABLE) differs from what skb_slot set."""
-    before = (mark, 0, priority, 0, _NO_CB, 0, 0)
-    return {name: new for (name, _, _), old, new in zip(_CHANGEABLE_AT, before, after,
-                                                          strict=True) if new != old}
+    _CHANGEABLE) differs from ``before`` (in CHANGEABLE order)."""
+    return {name: after[i] for name, i in _CHANGEABLE_INDEX if after[i] != before[i]}
+
+
+#: the data buffer a writable packet may grow in: headroom, the largest
+#: packet the hooks take, and an IPv6 header's growth
+_SKB_BUFFER = SKB_HEADROOM + MAX_SKB_PACKET + _IPV6_GROWTH
 
 
 def skb_runner(writable_packet: bool) -> FastRunner:
-    """A hook's runner for skb programs (see :func:`skb_slot`)."""
-    return FastRunner(_CTX_SIZE, MAX_SKB_PACKET, data_offset=SKB_HEADROOM,
-                      data_writable=writable_packet, packet=True)
+    """A hook's runner for skb programs (see :func:`skb_slot`): its data
+    region is the packet's whole buffer, headroom included, as run_skb's."""
+    return FastRunner(SKB_CTX_SIZE, _SKB_BUFFER, data_writable=writable_packet)
+
+
+def _room(size: int, writable: bool) -> int:
+    """The buffer after the headroom a packet of ``size`` bytes runs in."""
+    return max(size, SKB_MAX_LEN) + _IPV6_GROWTH if writable else size
 
 
 def skb_slot(runner: FastRunner, data: bytes, pkt_type: int, mark: int, protocol: int,
-             priority: int, ingress_ifindex: int, ifindex: int, wire_len: int) -> RunSlot:
+             priority: int, ingress_ifindex: int, ifindex: int, wire_len: int,
+             writable: bool, net_off: int) -> RunSlot:
     """The thread's slot with the packet in its data region (after
-    SKB_HEADROOM bytes) and the native context set as :func:`run_skb`
-    runs on it (``native_skb_ctx`` of these fields, pointers set); give it
-    back with ``release()``."""
+    SKB_HEADROOM bytes) and the native context set as run_skb runs on
+    ``native_skb_ctx`` of these fields: pointers, helper trailer (no
+    redirect target), the packet what LD_ABS / LD_IND read, every buffer
+    byte around the packet zero. A hook's slots always get the same
+    ``writable`` and ``net_off``. Give it back with ``release()`` (a run
+    that raised: with :func:`skb_spoil` first; one that redirected: with
+    the redirect target cleared)."""
     slot = runner.slot()
     size = len(data)
-    start = slot.data_addr
+    end = SKB_HEADROOM + size
+    buf = slot.data_buf
+    start = slot.data_addr + SKB_HEADROOM
     _CTX_PACK(slot.ctx_buf, 0, size, pkt_type, mark, protocol, priority, ingress_ifindex,
               ifindex, wire_len, start, start + size, start)
-    slot.data_buf[SKB_HEADROOM:SKB_HEADROOM + size] = data
-    if size != slot.data_len:
-        slot.set_data_len(size)
+    buf[SKB_HEADROOM:end] = data
+    dirty = slot.dirty
+    if dirty != end:  # another size than the last packet's, or a fresh / spoilt slot
+        if dirty > end:  # an earlier, longer packet's bytes
+            buf[end:dirty] = bytes(dirty - end)
+        elif dirty < 0:
+            buf[0:SKB_HEADROOM] = bytes(SKB_HEADROOM)
+            buf[end:] = bytes(len(buf) - end)
+        slot.dirty = end
+        ex = slot.ex
+        ex.pkt = slot.data + SKB_HEADROOM
+        ex.pkt_len = size
+    room = (size if size > SKB_MAX_LEN else SKB_MAX_LEN) + _IPV6_GROWTH if writable else size
+    if slot.data_len != SKB_HEADROOM + room:
+        slot.set_data_len(SKB_HEADROOM + room)
+        _TRAILER.pack_into(slot.ctx_buf, _TRAILER_AT, slot.data_addr, start + room,
+                           SKB_MAX_LEN, net_off, 0, 0, 0, writable, SKB_CTX_MAGIC)
     return slot
+
+
+def skb_spoil(slot: RunSlot) -> None:
+    """A run on the slot raised: its buffer and packet pointer are unknown
+    (the next :func:`skb_slot` zeroes and sets them, and the trailer)."""
+    slot.dirty = -1
+    slot.data_len = -1
+
+
+def skb_settle(slot: RunSlot, data: int, end: int) -> int:
+    """After a tc program moved or resized the packet (now at the
+    addresses ``data``..``end``): the packet placed back after the
+    headroom, every other byte of the buffer zero (run_skb's fresh buffer
+    for the next program), the context's pointers and trailer and LD_ABS's
+    packet set again. Its size."""
+    base = slot.data_addr
+    total = slot.data_len
+    lo = min(max(data - base, 0), total)
+    hi = min(max(end - base, lo), total)
+    buf = slot.data_buf
+    packet = buf[lo:hi]
+    size: int = hi - lo
+    buf[0:total] = bytes(total)
+    buf[SKB_HEADROOM:SKB_HEADROOM + size] = packet
+    slot.dirty = SKB_HEADROOM + size
+    start = base + SKB_HEADROOM
+    room = _room(size, True)
+    if total != SKB_HEADROOM + room:
+        slot.set_data_len(SKB_HEADROOM + room)
+    _ARM_PACK(slot.ctx_buf, _DATA_AT, start, start + size, start, base, start + room,
+              SKB_MAX_LEN, ETH_HLEN, 0, 0, 0, 1, SKB_CTX_MAGIC)
+    ex = slot.ex
+    ex.pkt = slot.data + SKB_HEADROOM
+    ex.pkt_len = size
+    return size
 
 
 def ip_socket_fields(l3: bytes | bytearray, proto: int) -> dict[str, int | bytes]:
@@ -373,9 +444,12 @@ class SocketFilterHook(ProgramChain):
             else:  # (an int out of range raises as int.to_bytes does)
                 proto = int.from_bytes(protocol.to_bytes(2, "big"), "little")
         slot = skb_slot(self._runner, data, pkt_type, mark, proto, priority, self.ifindex,
-                        self.ifindex, 0)
+                        self.ifindex, 0, False, ETH_HLEN if self.packet_socket else 0)
         try:
-            keep = slot.run(chain[0].vm, _CTX_SIZE) & 0xFFFFFFFF
+            keep = slot.run(chain[0].vm, SKB_CTX_SIZE) & 0xFFFFFFFF
+        except BaseException:
+            skb_spoil(slot)
+            raise
         finally:
             slot.busy = False
         if keep == 0:
@@ -414,6 +488,8 @@ class TcResult(NamedTuple):
     packet: bytes
     changed: dict[str, int | bytes]
     retvals: tuple[int, ...] = ()
+    #: for a REDIRECT verdict, the (ifindex, ingress) bpf_redirect chose
+    redirect: tuple[int, bool] | None = None
 
 
 def _s32(value: int) -> int:
@@ -487,12 +563,21 @@ class TcHook:
         verdict = _TC_OK
         retvals: list[int] = []
         size = len(data)
+        redirect: tuple[int, bool] | None = None
         slot = skb_slot(self._runner, data, pkt_type, mark, proto, priority, self.ifindex,
-                        self.ifindex if ingress else 0, size)
+                        self.ifindex if ingress else 0, size, True, ETH_HLEN)
         try:
             buf = slot.ctx_buf
+            start = slot.data_addr + SKB_HEADROOM
             for att in chain:
-                retval = slot.run(att.vm, _CTX_SIZE) & 0xFFFFFFFF
+                retval = slot.run(att.vm, SKB_CTX_SIZE) & 0xFFFFFFFF
+                at, end, ifindex, flags, redirected = _AFTER_UNPACK(buf, _DATA_AT)
+                if at != start or end != start + size:
+                    size = skb_settle(slot, at, end)
+                elif redirected:  # the next program (or packet) starts without a target
+                    _REDIRECT_CLEAR(buf, _REDIRECT_AT, 0, 0, 0)
+                if redirected:
+                    redirect = (ifindex, bool(flags & BPF_F_INGRESS))
                 if retval & 0x80000000:
                     retval -= 1 << 32
                 retvals.append(retval)
@@ -501,13 +586,17 @@ class TcHook:
                     break
             after = _CHANGEABLE_UNPACK(buf)
             out = slot.data_buf[SKB_HEADROOM:SKB_HEADROOM + size]
+        except BaseException:
+            skb_spoil(slot)
+            raise
         finally:
             slot.busy = False
         if out == data:
             out = data
-        changed = {} if after == (mark, 0, priority, 0, _NO_CB, 0, 0) else _changed(
-            after, mark, priority)
-        return _new(TcResult, (verdict, out, changed, tuple(retvals)))
+        before = (pkt_type, mark, 0, proto, priority, 0, _NO_CB, 0, 0)
+        changed = {} if after == before else _changed(after, before)
+        return _new(TcResult, (verdict, out, changed, tuple(retvals),
+                               redirect if verdict is TcVerdict.REDIRECT else None))
 
     def ingress(self, frame: bytes | bytearray | memoryview, *, mark: int = 0,
                 priority: int = 0) -> TcResult:
@@ -610,22 +699,25 @@ class CgroupSkbHook:
         if not chain:
             return CgroupSkbResult(CgroupSkbVerdict.ALLOW, False, {}, ())
         slot = skb_slot(self._runner, data, 0, mark, _nbo16(proto), priority, self.ifindex,
-                        0 if egress else self.ifindex, 0)
+                        0 if egress else self.ifindex, 0, False, 0)
         try:
             buf = slot.ctx_buf
             for att in chain:
-                retval = slot.run(att.vm, _CTX_SIZE) & 0xFFFFFFFF
+                retval = slot.run(att.vm, SKB_CTX_SIZE) & 0xFFFFFFFF
                 retvals.append(retval)
                 if not retval & 1:
                     allow = False
                 if egress and retval & 2:
                     congestion = True
             after = _CHANGEABLE_UNPACK(buf)
+        except BaseException:
+            skb_spoil(slot)
+            raise
         finally:
             slot.busy = False
         verdict = _CG_ALLOW if allow else _CG_DROP
-        changed = {} if after == (mark, 0, priority, 0, _NO_CB, 0, 0) else _changed(
-            after, mark, priority)
+        before = (0, mark, 0, _nbo16(proto), priority, 0, _NO_CB, 0, 0)
+        changed = {} if after == before else _changed(after, before)
         return _new(CgroupSkbResult, (verdict, congestion, changed, tuple(retvals)))
 
     def ingress(self, packet: bytes | bytearray | memoryview, *, cgroup: int | None = None,

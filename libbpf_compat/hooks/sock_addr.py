@@ -37,9 +37,12 @@ from libbpf_compat.hooks.fast_run import FastRunner
 from libbpf_compat.hooks.fast_run import new_result as _new
 from libbpf_compat.hooks.sock_trailer import (
     CTX_WITH_TRAILER,
+    NOT_AVAILABLE_32,
+    NOT_AVAILABLE_64,
     REDIRECT_CONTEXT_MAX,
     TRAILER_MAGIC,
     TRAILER_OFFSET,
+    NetworkContext,
     checked_cookie,
     next_cookie,
     redirect_context,
@@ -120,6 +123,36 @@ ATTACH_POINTS: Mapping[int, _Point] = {
 _BY_NAME = {p.name: t for t, p in ATTACH_POINTS.items()}
 #: (base name: connect, bind, …; IP version) -> the attach type
 _KINDS = {(name[:-1], int(name[-1])): int(t) for name, t in _BY_NAME.items()}
+
+#: The network-context fields each attach point knows, as eBPF for Windows
+#: fills them (interface type, tunnel type, sub-interface index, next hop);
+#: a point not listed offers none (bpf_sock_addr_get_network_context fails).
+_NETWORK_FIELDS: Mapping[str, tuple[bool, bool, bool, bool]] = {
+    "connect_authorization4": (True, True, True, True),
+    "connect_authorization6": (True, True, True, True),
+    "recv_accept4": (True, True, True, False),
+    "recv_accept6": (True, True, True, False),
+    "bind4": (True, True, False, False),
+    "bind6": (True, True, False, False),
+}
+
+
+def _network_fields(known: tuple[bool, bool, bool, bool], net: NetworkContext,
+                    interface_luid: int) -> tuple[int, int, int, int, int]:
+    """What the trailer holds for a request at a point that knows the
+    ``known`` fields: net_ctx_valid 1, then the known fields, all ones for
+    the others (interface type, tunnel type, sub-interface index, next hop)."""
+    next_hop = (interface_luid if net.next_hop_interface_luid is None
+                else net.next_hop_interface_luid)
+    return (1, net.interface_type if known[0] else NOT_AVAILABLE_32,
+            net.tunnel_type if known[1] else NOT_AVAILABLE_32,
+            net.sub_interface_index if known[2] else NOT_AVAILABLE_32,
+            next_hop & NOT_AVAILABLE_64 if known[3] else NOT_AVAILABLE_64)
+
+
+#: the trailer's network fields where a point offers no network context
+_NO_NETWORK = (0, 0, 0, 0, 0)
+_DEFAULT_NETWORK = NetworkContext()
 
 Address = str | ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -263,10 +296,15 @@ class SockAddrHook:
                 protocol: int = IPPROTO_TCP, process_id: int = 0, cgroup: int | None = None,
                 source: Address | None = None, source_port: int = 0,
                 compartment_id: int = 1, interface_luid: int = 0,
-                socket_cookie: int | None = None) -> SockAddrResult:
+                socket_cookie: int | None = None,
+                network_context: NetworkContext | None = None) -> SockAddrResult:
         """Run the attach point's programs on a request for ``address:port``
         (the destination, or the local address for bind and listen) of the
-        socket ``socket_cookie`` (a new socket when None)."""
+        socket ``socket_cookie`` (a new socket when None). ``network_context``
+        is what ``bpf_sock_addr_get_network_context`` reports where the
+        attach point offers one (connect_authorization, recv_accept, bind;
+        default: an Ethernet interface, no tunnel, the next hop on
+        ``interface_luid``, sub-interface 0)."""
         kind = attach_type if type(attach_type) is int and attach_type in ATTACH_POINTS else (
             self.attach_type_of(attach_type))
         point = ATTACH_POINTS[kind]
@@ -292,6 +330,16 @@ class SockAddrHook:
             cookie = socket_cookie
         else:
             cookie = checked_cookie(socket_cookie, "sock_addr")  # raises
+        if network_context is not None and not isinstance(network_context, NetworkContext):
+            raise LibbpfError(errno.EINVAL, f"sock_addr: network_context {network_context!r} "
+                                            "is not a NetworkContext")
+        if type(interface_luid) is not int or not 0 <= interface_luid <= NOT_AVAILABLE_64:
+            raise LibbpfError(errno.EINVAL, f"sock_addr: invalid interface LUID "
+                                            f"{interface_luid!r}")
+        net = (_DEFAULT_NETWORK if network_context is None
+               else network_context.checked("sock_addr"))
+        known = _NETWORK_FIELDS.get(point.name)
+        network = _NO_NETWORK if known is None else _network_fields(known, net, interface_luid)
         # Windows redirects connections (and keeps a redirect context) at connect
         room = point.redirect_room
         redirect: bytes | None = None
@@ -305,7 +353,6 @@ class SockAddrHook:
         if chain:
             src_port = _port_field(source_port)
             compartment = compartment_id & 0xFFFFFFFF
-            luid = interface_luid & 0xFFFFFFFFFFFFFFFF
             slot = self._runner.slot()
             try:
                 buf = slot.ctx_buf
@@ -314,8 +361,8 @@ class SockAddrHook:
                     abi = att.prog.abi
                     family = AF_NUMBERS.get(abi, _LINUX_AF)[version]
                     _CTX_PACK(buf, 0, family, family, user, user_port, sock_type, protocol,
-                              src_bytes, src_port, compartment, luid, cookie, TRAILER_MAGIC,
-                              room, 0)
+                              src_bytes, src_port, compartment, interface_luid, cookie,
+                              TRAILER_MAGIC, room, 0, 0, *network)
                     retval = slot.run(att.vm, CTX_WITH_TRAILER) & 0xFFFFFFFF
                     if room and _REDIRECT_SIZE(buf, _REDIRECT_SIZE_AT)[0]:
                         redirect = redirect_context(buf) or redirect
@@ -396,6 +443,7 @@ __all__ = [
     "IPPROTO_TCP",
     "IPPROTO_UDP",
     "NATIVE_SOCK_ADDR_CTX",
+    "NetworkContext",
     "SockAddrHook",
     "SockAddrResult",
     "SockAddrVerdict",

@@ -106,6 +106,8 @@ class SockOpsResult(NamedTuple):
     event: SockOpsEvent
     retvals: tuple[int, ...] = ()
     replies: tuple[int, ...] = ()
+    #: the connection's flow id (eBPF for Windows' bpf_sock_ops_get_flow_id)
+    flow_id: int = 0
 
 
 def _address(value: Address, what: str) -> tuple[IpAddress, bytes, int]:
@@ -187,16 +189,20 @@ class SockOpsHook(ProgramChain):
     def event(self, event: SockOpsEvent, local: Address, local_port: int, remote: Address,
               remote_port: int, *, protocol: int = IPPROTO_TCP, cgroup: int | None = None,
               compartment_id: int = 1, interface_luid: int = 0,
-              socket_cookie: int | None = None) -> SockOpsResult:
+              socket_cookie: int | None = None, flow_id: int | None = None) -> SockOpsResult:
         """Run the programs on ``event`` for the connection
         ``local:local_port`` - ``remote:remote_port`` of the socket
-        ``socket_cookie`` (bpf_get_socket_cookie; a new socket when None)."""
+        ``socket_cookie`` (bpf_get_socket_cookie; a new socket when None)
+        and the flow ``flow_id`` (bpf_sock_ops_get_flow_id; 0 for a
+        connection without one; None: the socket's cookie, which is as
+        unique and as stable as a Windows flow id)."""
         return self._event(event, local, local_port, remote, remote_port, protocol, cgroup,
-                           compartment_id, interface_luid, socket_cookie)
+                           compartment_id, interface_luid, socket_cookie, flow_id)
 
     def _event(self, event: SockOpsEvent, local: Address, local_port: int, remote: Address,
                remote_port: int, protocol: int, cgroup: int | None, compartment_id: int,
-               interface_luid: int, socket_cookie: int | None) -> SockOpsResult:
+               interface_luid: int, socket_cookie: int | None,
+               flow_id: int | None) -> SockOpsResult:
         if type(event) is not SockOpsEvent:
             raise LibbpfError(errno.EINVAL, f"sock_ops: invalid event {event!r}")
         laddr, lbytes, version = _address(local, "local address")
@@ -217,9 +223,13 @@ class SockOpsHook(ProgramChain):
             cookie = socket_cookie
         else:
             cookie = checked_cookie(socket_cookie, "sock_ops")  # raises
+        if flow_id is None:
+            flow_id = cookie
+        elif type(flow_id) is not int or not 0 <= flow_id < 1 << 64:
+            raise LibbpfError(errno.EINVAL, f"sock_ops: invalid flow id {flow_id!r}")
         chain = self.attached_chain(cgroup)
         if not chain:
-            return SockOpsResult(event, (), ())
+            return _new(SockOpsResult, (event, (), (), flow_id))
         retvals: list[int] = []
         replies: list[int] = []
         compartment = compartment_id & 0xFFFFFFFF
@@ -241,30 +251,32 @@ class SockOpsHook(ProgramChain):
                 else:
                     lport, rport = local_port, rport_nbo << 16
                 _CTX_PACK(buf, 0, op, family, lbytes, lport, rbytes, rport, protocol,
-                          compartment, luid, *args, 1, state, cookie, TRAILER_MAGIC, 0, 0)
+                          compartment, luid, *args, 1, state, cookie, TRAILER_MAGIC, 0, 0,
+                          flow_id, 0, 0, 0, 0, 0)
                 retvals.append(slot.run(att.vm, CTX_WITH_TRAILER) & 0xFFFFFFFF)
                 replies.append(0 if windows else _REPLY_UNPACK(buf, _REPLY_AT)[0])
         finally:
             slot.busy = False
-        return _new(SockOpsResult, (event, tuple(retvals), tuple(replies)))
+        return _new(SockOpsResult, (event, tuple(retvals), tuple(replies), flow_id))
 
     def established(self, local: Address, local_port: int, remote: Address, remote_port: int,
                     *, passive: bool = False, protocol: int = IPPROTO_TCP,
                     cgroup: int | None = None, compartment_id: int = 1,
-                    interface_luid: int = 0, socket_cookie: int | None = None) -> SockOpsResult:
+                    interface_luid: int = 0, socket_cookie: int | None = None,
+                    flow_id: int | None = None) -> SockOpsResult:
         """A connection established: actively (a connect) or, with
         ``passive``, by an accept."""
         return self._event(_PASSIVE if passive else _ACTIVE, local, local_port, remote,
                            remote_port, protocol, cgroup, compartment_id, interface_luid,
-                           socket_cookie)
+                           socket_cookie, flow_id)
 
     def deleted(self, local: Address, local_port: int, remote: Address, remote_port: int, *,
                 protocol: int = IPPROTO_TCP, cgroup: int | None = None,
                 compartment_id: int = 1, interface_luid: int = 0,
-                socket_cookie: int | None = None) -> SockOpsResult:
+                socket_cookie: int | None = None, flow_id: int | None = None) -> SockOpsResult:
         """A connection deleted (closed)."""
         return self._event(_DELETED, local, local_port, remote, remote_port, protocol, cgroup,
-                           compartment_id, interface_luid, socket_cookie)
+                           compartment_id, interface_luid, socket_cookie, flow_id)
 
 
 _default_hook: SockOpsHook | None = None

@@ -39,48 +39,27 @@ from typing import NamedTuple
 from libbpf_compat.abi.ctx_rewrite import context_extent
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.chain import ProgramChain
-from libbpf_compat.hooks.contexts import CtxField, CtxLayout
+from libbpf_compat.hooks.contexts import (
+    KPROBE_NATIVE,
+    MAX_RAW_TP_ARGS,
+    MAX_TRACE_SIZE,
+    PERF_EVENT_DATA,
+    PERF_EVENT_NATIVE,
+    PT_REGS,
+    PT_REGS_NAMES,
+    PT_REGS_SIZE,
+    RAW_TP_ARGS,
+    RAW_TP_NATIVE,
+    TRACEPOINT_NATIVE,
+    TRACEPOINT_RECORD,
+    TRACING_LAYOUTS,
+)
 from libbpf_compat.hooks.fast_run import FastRunner
 from libbpf_compat.hooks.fast_run import new_result as _new
 from libbpf_compat.hooks.xdp import XdpProgram
 from libbpf_compat.runtime import Runtime, Task
 from libbpf_compat.uapi import BpfProgType
 from libbpf_compat.vm import Vm
-
-#: x86-64 ``struct pt_regs`` register names, in order (8 bytes each).
-PT_REGS_NAMES = ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax",
-                 "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss")
-PT_REGS_SIZE = 8 * len(PT_REGS_NAMES)
-#: Raw tracepoints take at most MAX_BPF_FUNC_ARGS arguments.
-MAX_RAW_TP_ARGS = 12
-#: The largest tracepoint record (PERF_MAX_TRACE_SIZE).
-MAX_TRACE_SIZE = 2048
-
-_REG_FIELDS = tuple(CtxField(n, 8 * i, 8) for i, n in enumerate(PT_REGS_NAMES))
-#: ``struct pt_regs`` (x86-64) as kprobe programs see it.
-PT_REGS = CtxLayout("struct pt_regs", PT_REGS_SIZE, _REG_FIELDS)
-KPROBE_NATIVE = CtxLayout("lbc_kprobe_ctx", PT_REGS_SIZE, _REG_FIELDS)
-_PERF_FIELDS = (*_REG_FIELDS, CtxField("sample_period", PT_REGS_SIZE, 8),
-                CtxField("addr", PT_REGS_SIZE + 8, 8))
-#: ``struct bpf_perf_event_data``.
-PERF_EVENT_DATA = CtxLayout("struct bpf_perf_event_data", PT_REGS_SIZE + 16, _PERF_FIELDS)
-PERF_EVENT_NATIVE = CtxLayout("lbc_perf_event_ctx", PT_REGS_SIZE + 16, _PERF_FIELDS)
-_ARG_FIELDS = tuple(CtxField(f"args{i}", 8 * i, 8) for i in range(MAX_RAW_TP_ARGS))
-#: ``struct bpf_raw_tracepoint_args``: u64 args[].
-RAW_TP_ARGS = CtxLayout("struct bpf_raw_tracepoint_args", 8 * MAX_RAW_TP_ARGS, _ARG_FIELDS)
-RAW_TP_NATIVE = CtxLayout("lbc_raw_tp_ctx", 8 * MAX_RAW_TP_ARGS, _ARG_FIELDS)
-_RECORD = (CtxField("record", 0, MAX_TRACE_SIZE),)
-#: A tracepoint's raw record.
-TRACEPOINT_RECORD = CtxLayout("tracepoint record", MAX_TRACE_SIZE, _RECORD)
-TRACEPOINT_NATIVE = CtxLayout("lbc_tracepoint_ctx", MAX_TRACE_SIZE, _RECORD)
-
-#: Program type -> (the layout its programs see, the native layout).
-TRACING_LAYOUTS: dict[int, tuple[CtxLayout, CtxLayout]] = {
-    BpfProgType.BPF_PROG_TYPE_KPROBE: (PT_REGS, KPROBE_NATIVE),
-    BpfProgType.BPF_PROG_TYPE_PERF_EVENT: (PERF_EVENT_DATA, PERF_EVENT_NATIVE),
-    BpfProgType.BPF_PROG_TYPE_RAW_TRACEPOINT: (RAW_TP_ARGS, RAW_TP_NATIVE),
-    BpfProgType.BPF_PROG_TYPE_TRACEPOINT: (TRACEPOINT_RECORD, TRACEPOINT_NATIVE),
-}
 
 _task_lock = threading.Lock()
 

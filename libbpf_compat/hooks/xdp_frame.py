@@ -54,23 +54,29 @@ class XdpFrameResult:
 
 
 def run_xdp_frame(vm: Vm, data: bytes | bytearray | memoryview, ingress_ifindex: int = 0,
-                  rx_queue_index: int = 0, repeat: int = 1) -> XdpFrameResult:
+                  rx_queue_index: int = 0, repeat: int = 1, *, meta: bytes = b"",
+                  min_size: int = ETH_HLEN) -> XdpFrameResult:
     """Run ``vm`` ``repeat`` times on a native XDP context over ``data`` (at
-    least ETH_HLEN bytes) placed in a frame (the frame handed to the run as
-    a writable region; the runs share it, as Linux's test runs share one
-    buffer)."""
+    least ``min_size`` bytes) placed in a frame (the frame handed to the run
+    as a writable region; the runs share it, as Linux's test runs share one
+    buffer), with ``meta`` as the metadata right before the packet (taken
+    from the headroom, as test_run's ctx_in places it)."""
     size = len(data)
-    if size < ETH_HLEN:
-        raise LibbpfError(errno.EINVAL, f"an XDP packet needs at least {ETH_HLEN} bytes, "
+    if size < min_size:
+        raise LibbpfError(errno.EINVAL, f"an XDP packet needs at least {min_size} bytes, "
                                         f"this one has {size}")
+    if len(meta) > XDP_PACKET_HEADROOM - lib.LBC_XDP_FRAME_OVERHEAD:
+        raise LibbpfError(errno.EINVAL, f"{len(meta)} bytes of XDP metadata do not fit the "
+                                        "headroom")
     room = max(size, XDP_MAX_PACKET)
     frame = bytearray(XDP_PACKET_HEADROOM + room + XDP_TAILROOM)
+    frame[XDP_PACKET_HEADROOM - len(meta):XDP_PACKET_HEADROOM] = meta
     frame[XDP_PACKET_HEADROOM:XDP_PACKET_HEADROOM + size] = data
     view = memoryview(frame)
     with ffi.from_buffer("uint8_t[]", frame) as cbuf:
         start = int(ffi.cast("uintptr_t", cbuf))
         base = start + XDP_PACKET_HEADROOM
-        ctx = bytearray(XDP_FRAME_CTX.pack(base, base + size, base, ingress_ifindex,
+        ctx = bytearray(XDP_FRAME_CTX.pack(base, base + size, base - len(meta), ingress_ifindex,
                                            rx_queue_index, 0, start, base + room, 0, 0,
                                            lib.LBC_XDP_CTX_MAGIC))
         try:

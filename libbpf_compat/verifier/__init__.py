@@ -7,9 +7,13 @@
 - :mod:`~libbpf_compat.verifier.stack`: per-byte stack contents;
 - :mod:`~libbpf_compat.verifier.checks` and :mod:`~libbpf_compat.verifier.log`: safety
   checks and their messages;
-- :mod:`~libbpf_compat.verifier.analysis`: the worklist fixpoint.
+- :mod:`~libbpf_compat.verifier.analysis`: the worklist fixpoint;
+- :mod:`~libbpf_compat.verifier.program`: a real program's pre-state (its type's
+  context, its maps), its verdict and log;
+- :mod:`~libbpf_compat.verifier.load`: the verifier in ``bpf_object__load``;
+- :mod:`~libbpf_compat.verifier.corpus`: the object corpus against its oracles.
 
-The loader does not call the verifier yet.
+``libbpf_compat.verify_object`` verifies an object's programs without loading them.
 """
 
 from __future__ import annotations

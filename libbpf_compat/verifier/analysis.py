@@ -26,7 +26,9 @@ from libbpf_compat.verifier.types import (
     PACKET,
     PACKET_END,
     POINTER_TYPES,
+    STACK,
     UNINIT,
+    UNINIT_VALUE,
     RegValue,
 )
 
@@ -41,6 +43,8 @@ Node = tuple[tuple[int, ...], int]
 @dataclass
 class AnalysisResult:
     messages: list[Message] = field(default_factory=list)
+    #: the state before each reached node (for logs)
+    states: dict[Node, State] = field(default_factory=dict)
     exit_state: State | None = None
     processed: int = 0
     complete: bool = True
@@ -78,6 +82,8 @@ class Analyzer:
         self.saved: dict[tuple[int, ...], State] = {}  # caller state at each call site
         self.result = AnalysisResult()
         self.seen: set[str] = set()
+        self.phi_ids: dict[tuple[Node, object], int] = {}
+        self.node_phis: dict[Node, set[int]] = {}
 
     def emit(self, where: str, text: str, collect: bool) -> None:
         if collect and f"{where}:{text}" not in self.seen:
@@ -100,6 +106,10 @@ class Analyzer:
                     self.emit(where, log.unreachable(self.assumes[pc].text()), collect)
                     return []
                 return [((frames, nxt), after)]
+            if pc in self.options.terminal_slots or (
+                    insn.opcode == op.OPCODE_CALL and insn.src == 0
+                    and insn.imm in self.options.terminal_calls):
+                return []  # the run ends here (a poisoned call)
             if insn.opcode == op.OPCODE_EXIT:
                 if frames:
                     caller = self.saved.get(frames)
@@ -107,11 +117,25 @@ class Analyzer:
                         return []
                     back = caller.copy()
                     back.regs[0] = state.regs[0]
+                    frame = self.options.frame_size
+                    if frame:
+                        # One stack for all frames: the callee's writes through pointers
+                        # into its callers' frames stay; its own frame is gone. r1-r5
+                        # hold what the callee left: unreadable, as in Linux.
+                        back.stack = state.stack.copy()
+                        top = self.options.stack_size - len(frames) * frame
+                        back.stack.havoc(top - frame, top)
+                        back.ranges = dict(state.ranges)
+                        back.refs = state.refs
+                        for r in range(1, 6):
+                            back.regs[r] = UNINIT_VALUE
                     back.packet_size = state.packet_size
                     call_pc = frames[-1]
                     ret_insn = self.cfg.instructions[call_pc]
                     return [((frames[:-1], call_pc + ret_insn.size), back)]
                 transfer.require(_exit_check(state))
+                if state.refs:
+                    raise Failed(log.record_leaked(min(state.refs)))
                 self._record_exit(state)
                 return []
             if transfer.is_conditional_jump(insn):
@@ -141,20 +165,27 @@ class Analyzer:
                 self.saved[inner] = state.copy() if inner not in self.saved else (
                     self.saved[inner].join(state))
                 callee = state.copy()
-                callee.stack = Stack()
+                frame = self.options.frame_size
+                if frame:  # the callee's frame is below its caller's, as in the VM
+                    callee.regs[10] = RegValue.pointer(STACK, Scalar.const(
+                        self.options.stack_size - len(inner) * frame))
+                else:
+                    callee.stack = Stack()
                 return [((inner, target), callee)]
             after = state.copy()
             cls = insn.insn_class
             if cls in (op.CLASS_ALU, op.CLASS_ALU64):
-                transfer.alu(after, insn, self.options)
+                transfer.alu(after, insn, self.options, pc if self.options.ctx else -1)
             elif cls in (op.CLASS_LDX, op.CLASS_ST, op.CLASS_STX):
                 transfer.memory(after, insn, self.options)
             elif insn.is_lddw:
-                transfer.lddw(after, insn)
+                transfer.lddw(after, insn, self.options.lddw.get(pc))
             elif insn.opcode in (op.OPCODE_CALL, op.OPCODE_CALLX):
                 transfer.helper_call(after, insn, self.options)
             else:
                 return []
+            if self.options.ctx is not None:
+                transfer.name_result(after, insn, pc, state)
             return [((frames, nxt), after)]
         except Failed as failure:
             self.emit(where, str(failure), collect)
@@ -175,31 +206,76 @@ class Analyzer:
             if insn is not None and insn.opcode == op.OPCODE_EXIT and not node[0]:
                 leaves.add(node)
 
-        def reach(start: Node) -> set[Node]:
-            seen: set[Node] = set()
-            todo = [start]
-            while todo:
-                for succ in graph.get(todo.pop(), ()):
-                    if succ not in seen:
-                        seen.add(succ)
-                        todo.append(succ)
-            return seen
-
-        reached = {node: reach(node) for node in graph}
-        reported: set[frozenset[Node]] = set()
-        for node in sorted(graph, key=lambda n: (n[1], n[0])):
-            if node not in reached[node]:
-                continue
-            scc = frozenset(n for n in reached[node] if node in reached[n])
-            if scc in reported:
-                continue
-            reported.add(scc)
+        for scc in _components(graph):
+            if len(scc) == 1:
+                (only,) = scc
+                if only not in graph.get(only, ()):
+                    continue  # not a loop
             leaves_scc = any(succ not in scc for n in scc for succ in graph[n])
             if not leaves_scc and not scc & leaves:
                 head = min(scc, key=lambda n: (len(n[0]), n[1]))
                 where = label(head, self.names)
                 self.emit(f"{where} (counter)", f"Loop counter is too large (pc[{where}] < "
                           f"{LOOP_COUNTER_LIMIT})", True)
+
+    def _join(self, succ: Node, old: State, state: State) -> State:
+        count = self.visits.get(succ, 0) + 1
+        self.visits[succ] = count
+        if succ[1] in self.cfg.loop_heads and count > WIDEN_AFTER:
+            return old.widen(state, self.options.thresholds)
+        return old.join(state)
+
+    def _merge(self, succ: Node, old: State, state: State) -> State:
+        """Join at ``succ``; registers whose variables differ between the two states get
+        a variable of this node (a phi) where the registers sharing a variable in the
+        old state share one (at the same distance) in the new one too. Facts about the
+        node's variables from an earlier visit are forgotten first."""
+        incoming = state.copy()
+        for phi in self.node_phis.get(succ, ()):
+            incoming.forget_sym(phi)
+        if incoming.leq(old):
+            return old
+        new = self._join(succ, old, incoming)
+        mine = self.node_phis.setdefault(succ, set())
+        groups: dict[object, list[int]] = {}
+        for r in range(11):
+            a, b = old.regs[r].sym, incoming.regs[r].sym
+            value = new.regs[r]
+            if a == b or not (value.is_number or value.types == {PACKET}):
+                continue
+            if a is None or b is None:
+                key: object = ("reg", r)
+            else:
+                key = ("var", a[0])
+            groups.setdefault(key, []).append(r)
+        for key, regs in groups.items():
+            pairs = set()
+            for r in regs:
+                a, b = old.regs[r].sym, incoming.regs[r].sym
+                pairs.add((b[0], (a[1] if a else 0) - b[1]) if b is not None else None)
+            first = old.regs[regs[0]].sym
+            if len(pairs) != 1 or (None in pairs and len(regs) > 1):
+                continue  # no one variable for them: the join dropped theirs
+            keep = first is not None and first[0] in mine
+            pair = next(iter(pairs))
+            phi = first[0] if keep and first is not None else self._phi(succ, (key, pair))
+            mine.add(phi)
+            for r in regs:
+                a = old.regs[r].sym
+                new.regs[r] = new.regs[r].with_sym((phi, a[1] if a is not None else 0))
+            # the packet ranges of the variables the phi stands for carry over to it
+            n_old = old.ranges.get(first[0]) if first is not None else None
+            n_in = incoming.ranges.get(pair[0]) if pair is not None else None
+            if n_old is not None and n_in is not None and pair is not None:
+                new.ranges[phi] = min(n_old, n_in + pair[1])
+        return new
+
+    def _phi(self, node: Node, key: object) -> int:
+        full = (node, key)
+        found = self.phi_ids.get(full)
+        if found is None:
+            found = self.phi_ids[full] = -1 - len(self.phi_ids)
+        return found
 
     def _record_exit(self, state: State) -> None:
         r = self.result
@@ -224,20 +300,20 @@ class Analyzer:
                 old = self.states.get(succ)
                 if old is None:
                     new = state
+                elif self.options.ctx is not None:  # real programs: variables at joins
+                    new = self._merge(succ, old, state)
+                    if new.leq(old):
+                        continue
                 elif state.leq(old):
                     continue
                 else:
-                    count = self.visits.get(succ, 0) + 1
-                    self.visits[succ] = count
-                    if succ[1] in self.cfg.loop_heads and count > WIDEN_AFTER:
-                        new = old.widen(state)
-                    else:
-                        new = old.join(state)
+                    new = self._join(succ, old, state)
                 self.states[succ] = new
                 if succ not in queued:
                     queued.add(succ)
                     heapq.heappush(queue, (succ[1], succ[0], succ[1]))
         self.result.processed = processed
+        self.result.states = self.states
         if self.options.termination and self.result.complete:
             self._check_termination()
         # Report from the fixpoint: each reachable node's checks, once.
@@ -245,6 +321,49 @@ class Analyzer:
         for node in sorted(self.states, key=lambda n: (n[1], n[0])):
             self.step(node, self.states[node], collect=True)
         return self.result
+
+
+def _components(graph: dict[Node, set[Node]]) -> list[frozenset[Node]]:
+    """The strongly connected components of ``graph`` (Tarjan's, without recursion),
+    in the order of their smallest node."""
+    index: dict[Node, int] = {}
+    low: dict[Node, int] = {}
+    on_stack: set[Node] = set()
+    stack: list[Node] = []
+    found: list[frozenset[Node]] = []
+    for root in sorted(graph, key=lambda n: (n[1], n[0])):
+        if root in index:
+            continue
+        work: list[tuple[Node, list[Node]]] = [(root, sorted(graph.get(root, ())))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, todo = work[-1]
+            if todo:
+                succ = todo.pop()
+                if succ not in index:
+                    index[succ] = low[succ] = len(index)
+                    stack.append(succ)
+                    on_stack.add(succ)
+                    work.append((succ, sorted(graph.get(succ, ()))))
+                elif succ in on_stack:
+                    low[node] = min(low[node], index[succ])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                members = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    members.add(member)
+                    if member == node:
+                        break
+                found.append(frozenset(members))
+    return sorted(found, key=lambda c: min((n[1], n[0]) for n in c))
 
 
 def _exit_check(state: State) -> str | None:

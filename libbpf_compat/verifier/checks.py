@@ -50,8 +50,11 @@ def memory_base(reg: int, value: RegValue) -> str | None:
 
 
 def bounds(reg: int, value: RegValue, offset: int, width: int, write: bool,
-           packet_size: Scalar, meta_offset: Scalar) -> str | None:
-    """The access ``[reg + offset, +width)`` must lie inside the region it points to."""
+           packet_size: Scalar, meta_offset: Scalar, stack_size: int = STACK_SIZE,
+           known: int | None = None, frame_size: int = 0) -> str | None:
+    """The access ``[reg + offset, +width)`` must lie inside the region it points to.
+    ``known``: for a packet pointer, the bytes known to follow it (from its variable's
+    packet range), whatever its offset interval says."""
     kind = value.only
     if value.offset.bottom:
         return None
@@ -63,15 +66,22 @@ def bounds(reg: int, value: RegValue, offset: int, width: int, write: bool,
     if kind == STACK:
         if lo < 0:
             return log.lower_bound("0", access)
-        if hi > STACK_SIZE:
+        if hi > stack_size:
             return log.upper_bound("total_stack_size", access)
+        if frame_size and lo // frame_size != (hi - 1) // frame_size:
+            return log.crosses_frame(access)
     elif kind == PACKET:
         if lo < meta_offset.s.lo:
             return log.lower_bound("meta_offset", access)
-        if hi > packet_size.s.lo:
+        if hi > packet_size.s.lo and (known is None or offset + width > known):
             return log.upper_bound("packet_size", access)
     elif kind in (SOCKET, ALLOC_MEM) and value.value.u.contains(0):
         return log.possible_null(access)
+    elif kind == ALLOC_MEM:  # a ring buffer record: the bytes reserved, at least
+        if lo < 0:
+            return log.lower_bound("0", access)
+        if hi > max(0, value.region_size.s.lo):
+            return log.upper_bound(f"r{reg}.size", access)
     elif kind == SOCKET:
         at = value.offset.s.singleton
         if write or at is None or not socket_access_ok(at + offset, width):
@@ -139,13 +149,16 @@ def _bound_text(v: int) -> str:
 
 def helper_memory(reg: int, value: RegValue, size: int, where: str, write: bool,
                   map_update: bool, numeric: frozenset[int], packet_size: Scalar,
-                  meta_offset: Scalar) -> str | None:
+                  meta_offset: Scalar, stack_size: int = STACK_SIZE,
+                  frame_size: int = 0) -> str | None:
     """``size`` bytes at ``reg`` a helper reads (or writes) must lie in one region; bytes
     it reads from the stack must hold numbers. ``where`` names the access in messages."""
     kind = value.only
     offset = value.offset.s
     lo, hi = offset.lo, offset.hi + size
     if kind == STACK:
+        if frame_size and size and (lo < 0 or lo // frame_size != (hi - 1) // frame_size):
+            return log.crosses_frame(where)
         if not write:
             start = offset.singleton
             if start is None or not all(b in numeric for b in range(start, start + size)):
@@ -156,7 +169,7 @@ def helper_memory(reg: int, value: RegValue, size: int, where: str, write: bool,
             return None
         if lo < 0:
             return log.lower_bound("0", where)
-        if hi > STACK_SIZE:
+        if hi > stack_size:
             return log.upper_bound("total_stack_size", where)
     elif kind == SHARED:
         if value.value.u.contains(0):

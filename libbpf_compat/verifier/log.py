@@ -100,3 +100,45 @@ def callx_not_singleton(reg: int) -> str:
 
 def invalid_socket_access(access: str) -> str:
     return f"Invalid socket access ({access})"
+
+
+def ctx_variable_offset(ctx: str, access: str) -> str:
+    return f"Context access at a variable offset ({ctx}: {access})"
+
+
+def ctx_bad_field(ctx: str, access: str) -> str:
+    return f"Invalid context access ({ctx}: {access})"
+
+
+def helper_without_prototype(name: str) -> str:
+    return f"helper {name} has no prototype: its arguments cannot be checked"
+
+
+def nullable_arithmetic(reg: int) -> str:
+    return f"Pointer arithmetic on a pointer that may be null (r{reg}: check it first)"
+
+
+def crosses_frame(access: str) -> str:
+    return f"Stack access outside one call frame ({access})"
+
+
+def record_leaked(slot: int) -> str:
+    return (f"Ring buffer record reserved at {slot} is neither submitted nor discarded "
+            "on some path")
+
+
+def record_unknown() -> str:
+    return ("Ring buffer record to release is not one this path reserved (already "
+            "released, or one of several)")
+
+
+def map_pointer_arithmetic(reg: int) -> str:
+    return f"Pointer arithmetic on a map pointer (r{reg})"
+
+
+def pointer_plus_pointer(reg: int) -> str:
+    return f"Pointer arithmetic adding two pointers (r{reg})"
+
+
+def ctx_modified(ctx: str, access: str) -> str:
+    return f"Context read through a moved context pointer ({ctx}: {access})"

@@ -48,14 +48,20 @@ class Interval:
             return self
         return Interval(min(self.lo, other.lo), max(self.hi, other.hi))
 
-    def widen(self, other: Interval, lo: int, hi: int) -> Interval:
-        """Widen ``self`` by ``other``: a bound that moved jumps to the limit."""
+    def widen(self, other: Interval, lo: int, hi: int,
+              thresholds: tuple[int, ...] = ()) -> Interval:
+        """Widen ``self`` by ``other``: a bound that moved jumps to the next of the
+        ``thresholds`` (sorted) past it, else to the limit."""
         if self.empty:
             return other
         if other.empty:
             return self
-        return Interval(self.lo if other.lo >= self.lo else lo,
-                        self.hi if other.hi <= self.hi else hi)
+        new_lo, new_hi = self.lo, self.hi
+        if other.lo < self.lo:
+            new_lo = max((t for t in thresholds if lo <= t <= other.lo), default=lo)
+        if other.hi > self.hi:
+            new_hi = min((t for t in thresholds if other.hi <= t <= hi), default=hi)
+        return Interval(new_lo, new_hi)
 
     def contains(self, value: int) -> bool:
         return self.lo <= value <= self.hi
@@ -125,6 +131,8 @@ class Scalar:
         return BOTTOM if u.empty else Scalar(s, u)
 
     def join(self, other: Scalar) -> Scalar:
+        if self is other or self == other:
+            return self
         if self.bottom:
             return other
         if other.bottom:
@@ -134,13 +142,13 @@ class Scalar:
     def meet(self, other: Scalar) -> Scalar:
         return Scalar(self.s.meet(other.s), self.u.meet(other.u)).reduce()
 
-    def widen(self, other: Scalar) -> Scalar:
+    def widen(self, other: Scalar, thresholds: tuple[int, ...] = ()) -> Scalar:
         if self.bottom:
             return other
         if other.bottom:
             return self
-        return Scalar(self.s.widen(other.s, SMIN64, SMAX64),
-                      self.u.widen(other.u, 0, UMAX64)).reduce()
+        return Scalar(self.s.widen(other.s, SMIN64, SMAX64, thresholds),
+                      self.u.widen(other.u, 0, UMAX64, thresholds)).reduce()
 
     def leq(self, other: Scalar) -> bool:
         if self.bottom:

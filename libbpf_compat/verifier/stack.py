@@ -65,8 +65,9 @@ class Stack:
         cells = {k: v.join(other.cells[k]) for k, v in self.cells.items() if k in other.cells}
         return Stack(cells, self.numeric & other.numeric)
 
-    def widen(self, other: Stack) -> Stack:
-        cells = {k: v.widen(other.cells[k]) for k, v in self.cells.items() if k in other.cells}
+    def widen(self, other: Stack, thresholds: tuple[int, ...] = ()) -> Stack:
+        cells = {k: v.widen(other.cells[k], thresholds) for k, v in self.cells.items()
+                 if k in other.cells}
         return Stack(cells, self.numeric & other.numeric)
 
     def leq(self, other: Stack) -> bool:

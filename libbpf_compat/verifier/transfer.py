@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from libbpf_compat.helpers.ids import helper_by_internal
-from libbpf_compat.helpers.prototypes import Arg, Prototype, Ret, prototype, size_argument
+from libbpf_compat.helpers.prototypes import (
+    CHANGES_PACKET_DATA,
+    Arg,
+    Prototype,
+    Ret,
+    prototype,
+    size_argument,
+)
 from libbpf_compat.isa import Instruction
 from libbpf_compat.isa import opcodes as op
 from libbpf_compat.verifier import checks, log, numeric
@@ -21,9 +28,11 @@ from libbpf_compat.verifier.types import (
     ALLOC_MEM,
     CTX,
     MAP_FD,
+    MAP_FD_PROGRAMS,
     NUMBER,
     PACKET,
     PACKET_END,
+    PACKET_META,
     POINTER_TYPES,
     SHARED,
     SOCKET,
@@ -60,6 +69,23 @@ class MapShape:
 TEST_MAP = MapShape(4, 4)
 
 
+@dataclass(frozen=True)
+class CtxModel:
+    """A program's context as the verifier sees it: its size, the fields that load
+    packet pointers (offset -> PACKET, PACKET_END or PACKET_META) and their width, the
+    readable fields and the writable ones (``(offset, size)`` each)."""
+
+    name: str
+    size: int
+    pointers: dict[int, str]
+    pointer_width: int
+    readable: tuple[tuple[int, int], ...]
+    writable: tuple[tuple[int, int], ...]
+
+    def covers(self, ranges: tuple[tuple[int, int], ...], lo: int, hi: int) -> bool:
+        return any(start <= lo and hi <= start + size for start, size in ranges)
+
+
 @dataclass
 class Options:
     allow_division_by_zero: bool = True
@@ -68,6 +94,31 @@ class Options:
     #: map fd -> shape; fds not listed stand for ``default_map``.
     maps: dict[int, MapShape] = field(default_factory=dict)
     default_map: MapShape = field(default_factory=lambda: TEST_MAP)
+    #: the context of a real program (None: the YAML cases' XDP-like test context)
+    ctx: CtxModel | None = None
+    #: bytes of stack (r10 points at the end of the first frame's)
+    stack_size: int = checks.STACK_SIZE
+    #: real programs: the bytes of one call frame; frame d (0 the program's) is the
+    #: ``size`` bytes below ``stack_size - d * size`` (frames grow down, as in the VM)
+    #: and no access may cross from one frame into another
+    frame_size: int = 0
+    #: slot -> the value a resolved ``lddw`` at that slot loads (maps, global data)
+    lddw: dict[int, RegValue] = field(default_factory=dict)
+    #: helper ids refused when they have no prototype (those the runtime implements:
+    #: their arguments cannot be checked); other helpers without one are opaque calls
+    #: (the runtime fails the run if one is reached), their result a number
+    unprototyped_refused: frozenset[int] = frozenset()
+    #: helper numbers a host-registered program type provides itself (Python
+    #: callables given the registers): opaque calls, their result a number
+    own_helpers: frozenset[int] = frozenset()
+    #: helper ids whose call ends the run (libbpf's poison call), and slots of calls
+    #: that do (unresolved weak kfuncs): paths end there without an error
+    terminal_calls: frozenset[int] = frozenset()
+    terminal_slots: set[int] = field(default_factory=set)
+    #: maps of maps: outer map id -> the id (in ``maps``) of its inner map's shape
+    inner_maps: dict[int, int] = field(default_factory=dict)
+    #: widening stops at these values (sorted; the program's comparison constants)
+    thresholds: tuple[int, ...] = ()
 
 
 @dataclass
@@ -76,24 +127,50 @@ class State:
     stack: Stack = field(default_factory=Stack)
     packet_size: Scalar = field(default_factory=lambda: Scalar.from_unsigned(0, 0xFFFF))
     meta_offset: Scalar = field(default_factory=lambda: Scalar.const(0))
+    #: packet ranges: id -> n when the packet holds at least ``v + n`` bytes for the
+    #: variable ``v`` of packet pointers with that id (see RegValue.sym)
+    ranges: dict[int, int] = field(default_factory=dict)
+    #: ring buffer records reserved (by the slot of the reserve) and not yet submitted
+    #: or discarded on some path here
+    refs: frozenset[int] = frozenset()
 
     def copy(self) -> State:
-        return State(list(self.regs), self.stack.copy(), self.packet_size, self.meta_offset)
+        return State(list(self.regs), self.stack.copy(), self.packet_size, self.meta_offset,
+                     dict(self.ranges), self.refs)
+
+    def _ranges_join(self, other: State) -> dict[int, int]:
+        return {i: min(n, other.ranges[i]) for i, n in self.ranges.items() if i in other.ranges}
 
     def join(self, other: State) -> State:
         return State([a.join(b) for a, b in zip(self.regs, other.regs, strict=True)],
                      self.stack.join(other.stack), self.packet_size.join(other.packet_size),
-                     self.meta_offset.join(other.meta_offset))
+                     self.meta_offset.join(other.meta_offset), self._ranges_join(other),
+                     self.refs | other.refs)
 
-    def widen(self, other: State) -> State:
-        return State([a.widen(b) for a, b in zip(self.regs, other.regs, strict=True)],
-                     self.stack.widen(other.stack), self.packet_size.widen(other.packet_size),
-                     self.meta_offset.widen(other.meta_offset))
+    def widen(self, other: State, thresholds: tuple[int, ...] = ()) -> State:
+        return State([a.widen(b, thresholds) for a, b in zip(self.regs, other.regs, strict=True)],
+                     self.stack.widen(other.stack, thresholds),
+                     self.packet_size.widen(other.packet_size),
+                     self.meta_offset.widen(other.meta_offset), self._ranges_join(other),
+                     self.refs | other.refs)
 
     def leq(self, other: State) -> bool:
         return (all(a.leq(b) for a, b in zip(self.regs, other.regs, strict=True))
                 and self.stack.leq(other.stack) and self.packet_size.leq(other.packet_size)
-                and self.meta_offset.leq(other.meta_offset))
+                and self.meta_offset.leq(other.meta_offset) and self.refs <= other.refs
+                and all(i in self.ranges and self.ranges[i] >= n
+                        for i, n in other.ranges.items()))
+
+    def forget_sym(self, sym_id: int) -> None:
+        """A new variable is made at ``sym_id``: facts about the old one go."""
+        self.ranges.pop(sym_id, None)
+        for r, v in enumerate(self.regs):
+            if v.sym is not None and v.sym[0] == sym_id:
+                self.regs[r] = v.with_sym(None)
+        cells = self.stack.cells
+        for key, v in list(cells.items()):
+            if v.sym is not None and v.sym[0] == sym_id:
+                cells[key] = v.with_sym(None)
 
 
 class Failed(Exception):
@@ -112,7 +189,7 @@ def _number(s: Scalar) -> RegValue:
     return RegValue.number(s) if not s.bottom else RegValue.number(TOP)
 
 
-def alu(state: State, insn: Instruction, options: Options) -> None:
+def alu(state: State, insn: Instruction, options: Options, pc: int = -1) -> None:
     is64 = insn.insn_class == op.CLASS_ALU64
     code = insn.operation
     d = insn.dst
@@ -154,8 +231,14 @@ def alu(state: State, insn: Instruction, options: Options) -> None:
                 raise Failed(log.subtract_pointers("non-singleton", insn.src, d))
         if use_src and UNINIT in src.types:
             raise Failed(log.invalid_type(insn.src, ARITH_TYPE_TEXT))
+        if options.ctx is not None:
+            _real_pointer_arith(code, d, dst, src, use_src)
+        if options.ctx is not None and (dst.types | src.types) & NULLABLE_TYPES and (
+                (dst.value.u.contains(0) and dst.types & NULLABLE_TYPES)
+                or (src.value.u.contains(0) and src.types & NULLABLE_TYPES)):
+            raise Failed(log.nullable_arithmetic(d))
         if is64:
-            regs[d] = pointer_arith(code, dst, src, state)
+            regs[d] = pointer_arith(code, dst, src, state, pc if use_src else -1)
         elif dst.types <= POINTER_TYPES and src.is_number:
             # A truncated pointer: neither a pointer one may use nor a number one may leak.
             regs[d] = RegValue(dst.types | {NUMBER}, numeric.TOP32)
@@ -172,22 +255,53 @@ def alu(state: State, insn: Instruction, options: Options) -> None:
     regs[d] = _number(numeric.binary(name, dst.value, src.value, is64))
 
 
+def _real_pointer_arith(code: int, d: int, dst: RegValue, src: RegValue,
+                        use_src: bool) -> None:
+    """What Linux refuses of pointer arithmetic, for real programs: on map pointers
+    (a helper would get a map that is none), and pointer + pointer."""
+    maps = frozenset({MAP_FD, MAP_FD_PROGRAMS})
+    if (dst.types | (src.types if use_src else frozenset())) & maps:
+        raise Failed(log.map_pointer_arithmetic(d))
+    if (code == op.ALU_ADD and use_src and dst.types & POINTER_TYPES
+            and src.types & POINTER_TYPES):
+        raise Failed(log.pointer_plus_pointer(d))
+
+
 def _regions(types: frozenset[str]) -> frozenset[str]:
     """Types as regions: the packet's end is a pointer into the packet."""
     return frozenset(PACKET if t == PACKET_END else t for t in types)
 
 
-def pointer_arith(code: int, dst: RegValue, src: RegValue, state: State) -> RegValue:
+def pointer_arith(code: int, dst: RegValue, src: RegValue, state: State,
+                  pc: int = -1) -> RegValue:
+    """``pc`` (when a register is added to a packet pointer) names the new variable
+    the result's offset is."""
     if code == op.ALU_ADD:
         if dst.is_number and src.only is not None:
             dst, src = src, dst
         if src.is_number and dst.only is not None:
+            sym = None
+            step = src.value.s.singleton
+            at = dst.offset.s.singleton
+            if dst.only == PACKET and pc >= 0 and src.sym is not None and at is not None:
+                sym = (src.sym[0], src.sym[1] + at)  # the offset is the number's variable
+            elif dst.only == PACKET and pc >= 0:  # a register added: a new variable
+                state.forget_sym(pc)
+                sym = (pc, 0)
+            elif dst.only == PACKET and step is not None and dst.sym is not None:
+                sym = (dst.sym[0], dst.sym[1] + step)
             return RegValue(dst.types, numeric.binary("add", dst.value, src.value),
                             numeric.binary("add", dst.offset, src.value),
-                            dst.region_size, dst.map_fd)
+                            dst.region_size, dst.map_fd, sym)
         if src.is_number and dst.types <= POINTER_TYPES:
             return RegValue(dst.types, TOP, TOP)  # several regions: the offset is lost
         return RegValue.number()
+    if src.is_number and dst.only is not None and dst.sym is not None and (
+            src.value.s.singleton is not None):
+        return RegValue(dst.types, numeric.binary("sub", dst.value, src.value),
+                        numeric.binary("sub", dst.offset, src.value),
+                        dst.region_size, dst.map_fd,
+                        (dst.sym[0], dst.sym[1] - src.value.s.singleton))
     if src.is_number and dst.only is not None:
         return RegValue(dst.types, numeric.binary("sub", dst.value, src.value),
                         numeric.binary("sub", dst.offset, src.value),
@@ -222,15 +336,21 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
         else:
             require(checks.stored_value(base_reg, base, insn.src, value, width))
     require(checks.bounds(base_reg, base, insn.off, width, write, state.packet_size,
-                          state.meta_offset))
+                          state.meta_offset, options.stack_size, _range_of(state, base),
+                          options.frame_size))
+    ctx = options.ctx
+    ctx_pointers = CTX_POINTERS if ctx is None else ctx.pointers
+    pointer_width = CTX_POINTER_WIDTH if ctx is None else ctx.pointer_width
+    if ctx is not None and CTX in base.types:
+        _check_ctx_access(ctx, base_reg, base, insn.off, width, write, atomic)
     field_at = base.offset.s.singleton if base.only == CTX else None
-    if field_at is not None and field_at + insn.off in CTX_POINTERS:
-        kind = CTX_POINTERS[field_at + insn.off]
+    if field_at is not None and field_at + insn.off in ctx_pointers:
+        kind = ctx_pointers[field_at + insn.off]
         if write:
             raise Failed(log.ctx_pointer_write(log.access_text(base_reg, insn.off, width, True)))
-        if cls == op.CLASS_LDX and width == 4:
+        if cls == op.CLASS_LDX and width == pointer_width:
             offset_value = (Scalar.const(0) if kind == PACKET else
-                            state.meta_offset if kind == "meta" else TOP)
+                            state.meta_offset if kind in ("meta", PACKET_META) else TOP)
             regs[insn.dst] = RegValue(frozenset({PACKET_END if kind == PACKET_END
                                                  else PACKET}),
                                       POINTER_VALUE, offset_value)
@@ -238,7 +358,7 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
     if cls == op.CLASS_LDX and base.only == CTX:
         lo = base.offset.s.lo + insn.off
         hi = base.offset.s.hi + insn.off + width
-        if any(lo < slot + CTX_POINTER_WIDTH and slot < hi for slot in CTX_POINTERS):
+        if any(lo < slot + pointer_width and slot < hi for slot in ctx_pointers):
             # Part of a pointer field, or maybe one: not a number one may publish.
             regs[insn.dst] = RegValue(frozenset({NUMBER, PACKET}))
             return
@@ -266,8 +386,14 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
             atomic_result(state, insn, width)
         return
     if offset is None:
-        state.stack.havoc(max(0, base.offset.s.lo + insn.off),
-                          min(checks.STACK_SIZE, base.offset.s.hi + insn.off + width))
+        lo = max(0, base.offset.s.lo + insn.off)
+        hi = min(options.stack_size, base.offset.s.hi + insn.off + width)
+        stored_number = not atomic and (cls == op.CLASS_ST or regs[insn.src].is_number)
+        if stored_number and state.stack.all_numeric(lo, hi):
+            # a number somewhere among numbers: they stay numbers, values unknown
+            state.stack.mark_numeric(lo, hi)
+        else:
+            state.stack.havoc(lo, hi)
         return
     if atomic:
         state.stack.mark_numeric(offset, offset + width)
@@ -284,6 +410,68 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
         elif width < 8:
             value = RegValue.number(Scalar.from_unsigned(0, (1 << (8 * width)) - 1))
         state.stack.store(offset, width, value)
+
+
+def name_result(state: State, insn: Instruction, pc: int, before: State) -> None:
+    """A number an ALU or load instruction makes becomes the variable named ``pc`` (moves
+    keep the variable they copy, adding a constant keeps it at another distance), so
+    packet pointers offset by it can share ranges."""
+    cls = insn.insn_class
+    if insn.opcode in (op.OPCODE_CALL, op.OPCODE_CALLX):
+        result = state.regs[0]
+        if result.types & NULLABLE_TYPES or result.types == {MAP_FD}:
+            state.forget_sym(pc)  # copies of the result share its null checks
+            state.regs[0] = result.with_sym((pc, 0))
+        if result.types == {ALLOC_MEM}:
+            if pc in state.refs:
+                raise Failed(log.record_leaked(pc))
+            state.refs = state.refs | {pc}
+        return
+    if cls not in (op.CLASS_ALU, op.CLASS_ALU64, op.CLASS_LDX):
+        return
+    if cls != op.CLASS_LDX and insn.operation == op.ALU_MOV and insn.source == op.SRC_X \
+            and not insn.off and cls == op.CLASS_ALU64:
+        return
+    value = state.regs[insn.dst]
+    old = before.regs[insn.dst]
+    if (cls == op.CLASS_ALU64 and insn.operation in (op.ALU_ADD, op.ALU_SUB)
+            and insn.source == op.SRC_K and value.is_number and old.is_number
+            and old.sym is not None and abs(insn.imm) < (1 << 31)
+            and old.value.s.lo >= -(1 << 62) and old.value.s.hi <= (1 << 62)):
+        step = insn.imm if insn.operation == op.ALU_ADD else -insn.imm
+        state.regs[insn.dst] = value.with_sym((old.sym[0], old.sym[1] + step))
+        return
+    if value.is_number:
+        state.forget_sym(pc)
+        state.regs[insn.dst] = value.with_sym((pc, 0))
+
+
+def _range_of(state: State, value: RegValue) -> int | None:
+    """The bytes known past a packet pointer's offset from its variable's range."""
+    if value.sym is None or value.sym[0] not in state.ranges:
+        return None
+    return state.ranges[value.sym[0]] - value.sym[1]
+
+
+def _check_ctx_access(ctx: CtxModel, reg: int, base: RegValue, off: int, width: int,
+                      write: bool, atomic: bool) -> None:
+    """A context access must fall inside one field the program may read (or write)."""
+    access = log.access_text(reg, off, width, write)
+    if base.only != CTX:
+        raise Failed(log.invalid_type(reg, "== ctx"))
+    at = base.offset.s.singleton
+    if at is None:
+        raise Failed(log.ctx_variable_offset(ctx.name, access))
+    if at != 0:  # as Linux: the context is read through the pointer the program got
+        raise Failed(log.ctx_modified(ctx.name, access))
+    lo, hi = at + off, at + off + width
+    if lo < 0 or hi > ctx.size:
+        raise Failed(log.upper_bound(f"sizeof({ctx.name}) = {ctx.size}", access) if lo >= 0
+                     else log.lower_bound("0", access))
+    if atomic:
+        raise Failed(log.ctx_bad_field(ctx.name, access))
+    if not ctx.covers(ctx.writable if write else ctx.readable, lo, hi):
+        raise Failed(log.ctx_bad_field(ctx.name, access))
 
 
 def atomic_result(state: State, insn: Instruction, width: int) -> None:
@@ -315,6 +503,14 @@ def assume(state: State, dst: int, cond: str, src: int | None, imm: int,
         return None if cond in ("!=", "<", ">", "s<", "s>") else out
     if MAP_FD in a.types and cond not in ("==", "!="):
         raise Failed(log.invalid_type(dst, ARITH_TYPE_TEXT))
+    if a.types == {MAP_FD} and b.is_number and src is None and cond in ("==", "!="):
+        na, _nb = numeric.refine(a.value, b.value, cond, is64)
+        if na.bottom:
+            return None
+        out.regs[dst] = RegValue(a.types, na, a.offset, a.region_size, a.map_fd, a.sym)
+        if a.sym is not None:
+            _refine_copies(out, a, na)
+        return out
     if a.types == {MAP_FD} and b.types == {MAP_FD}:
         na, nb = numeric.refine(a.map_fd, b.map_fd, cond, True)
         return None if na.bottom else out
@@ -328,25 +524,27 @@ def assume(state: State, dst: int, cond: str, src: int | None, imm: int,
         na, nb = numeric.refine(a.value, b.value, cond, is64)
         if na.bottom:
             return None
-        out.regs[dst] = RegValue(a.types, na, a.offset, a.region_size, a.map_fd)
+        out.regs[dst] = RegValue(a.types, na, a.offset, a.region_size, a.map_fd, a.sym)
         if src is not None:
-            out.regs[src] = RegValue(b.types, nb, b.offset, b.region_size, b.map_fd)
+            out.regs[src] = RegValue(b.types, nb, b.offset, b.region_size, b.map_fd, b.sym)
+        if a.sym is not None and a.types & NULLABLE_TYPES:
+            _refine_copies(out, a, na)
         return out
     if a.is_number and b.is_number:
         na, nb = numeric.refine(a.value, b.value, cond, is64)
         if na.bottom:
             return None
-        out.regs[dst] = RegValue.number(na)
+        out.regs[dst] = RegValue.number(na).with_sym(a.sym)
         if src is not None:
-            out.regs[src] = RegValue.number(nb)
+            out.regs[src] = RegValue.number(nb).with_sym(b.sym)
         return out
     if a.only is not None and a.only == b.only and a.only != NUMBER and is64:
         na, nb = numeric.refine(a.offset, b.offset, cond, True)
         if na.bottom:
             return None
-        out.regs[dst] = RegValue(a.types, a.value, na, a.region_size, a.map_fd)
+        out.regs[dst] = RegValue(a.types, a.value, na, a.region_size, a.map_fd, a.sym)
         if src is not None:
-            out.regs[src] = RegValue(b.types, b.value, nb, b.region_size, b.map_fd)
+            out.regs[src] = RegValue(b.types, b.value, nb, b.region_size, b.map_fd, b.sym)
         return out
     if a.only == PACKET and b.only == PACKET_END and is64:
         # data + off <= data_end (or < ): the packet holds at least off bytes.
@@ -356,13 +554,47 @@ def assume(state: State, dst: int, cond: str, src: int | None, imm: int,
                 Scalar.from_unsigned(max(0, a.offset.s.lo + extra), numeric.UMAX64))
             if out.packet_size.bottom:
                 return None
+            _add_range(out, a, extra)
         return out
     if b.only == PACKET and a.only == PACKET_END and is64 and cond in (">=", ">", "s>=", "s>"):
         extra = 1 if cond.endswith(">") else 0
         out.packet_size = out.packet_size.meet(
             Scalar.from_unsigned(max(0, b.offset.s.lo + extra), numeric.UMAX64))
+        _add_range(out, b, extra)
         return None if out.packet_size.bottom else out
     return out
+
+
+#: Pointer types a helper may return as null.
+NULLABLE_TYPES = frozenset({SHARED, SOCKET, ALLOC_MEM})
+
+
+def _refine_copies(state: State, checked: RegValue, value: Scalar) -> None:
+    """A null check of one copy of a helper's result refines every copy of it (same
+    variable, same type) in the registers and the stack; a null record is no
+    reference to release."""
+    null = value.u.singleton == 0
+    if checked.sym is not None and null:
+        state.refs = state.refs - {checked.sym[0]}
+
+    def refined(v: RegValue) -> RegValue:
+        return RegValue(v.types, v.value.meet(value), v.offset, v.region_size, v.map_fd,
+                        v.sym)
+
+    for r, v in enumerate(state.regs):
+        if v.sym == checked.sym and v.types == checked.types:
+            state.regs[r] = refined(v)
+    cells = state.stack.cells
+    for key, v in list(cells.items()):
+        if v.sym == checked.sym and v.types == checked.types:
+            cells[key] = refined(v)
+
+
+def _add_range(state: State, pointer: RegValue, extra: int) -> None:
+    """``pointer (+ extra) <= packet end`` holds: record it for its variable."""
+    if pointer.sym is not None:
+        sym_id, k = pointer.sym
+        state.ranges[sym_id] = max(state.ranges.get(sym_id, k + extra), k + extra)
 
 
 def branch(state: State, insn: Instruction, edge: Edge) -> tuple[State | None, str]:
@@ -389,14 +621,18 @@ def map_shape(options: Options, fds: Scalar, smallest: bool = False) -> MapShape
     fd = fds.u.singleton
     if fd is not None:
         return options.maps.get(fd, options.default_map)
-    shapes = [*options.maps.values(), options.default_map]
+    shapes = [m for i, m in options.maps.items() if fds.u.lo <= i <= fds.u.hi]
+    if not shapes or options.ctx is None:  # the YAML cases: any fd is the default map
+        shapes = [*options.maps.values(), options.default_map]
     pick = min if smallest else max
     return MapShape(pick(m.key_size for m in shapes), pick(m.value_size for m in shapes))
 
 
-def helper_id(state: State, insn: Instruction) -> int:
+def helper_id(state: State, insn: Instruction, options: Options | None = None) -> int:
     """The internal id of the helper a ``call``/``callx`` names, or raise."""
     if insn.opcode == op.OPCODE_CALL:
+        if options is not None and insn.imm in options.own_helpers:
+            return insn.imm
         if helper_by_internal(insn.imm) is None:
             raise Failed(log.invalid_helper(insn.imm))
         return insn.imm
@@ -423,12 +659,30 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
             require(checks.number(reg, value))
         elif kind in (Arg.CONST_MAP_PTR, Arg.PROG_ARRAY_PTR):
             require(checks.map_argument(reg, value, kind == Arg.PROG_ARRAY_PTR))
+            if (options.ctx is not None and kind == Arg.PROG_ARRAY_PTR
+                    and value.types != {MAP_FD_PROGRAMS}):
+                raise Failed(log.invalid_type(reg, "== map_fd_programs"))
+            if options.ctx is not None and value.value.u.contains(0):
+                raise Failed(log.possible_null(f"r{reg} as a map"))
         elif kind == Arg.PTR_TO_CTX:
             require(checks.single_type(reg, value, CTX))
+            if options.ctx is not None and value.offset.s.singleton != 0:
+                raise Failed(log.ctx_modified(options.ctx.name, f"r{reg} as an argument"))
         elif kind == Arg.PTR_TO_SOCKET:
             require(checks.single_type(reg, value, SOCKET))
         elif kind == Arg.PTR_TO_ALLOC_MEM:
             require(checks.single_type(reg, value, ALLOC_MEM))
+        elif kind == Arg.PTR_TO_FUNC:
+            # callbacks are not modelled: real programs taking a function's address
+            # are not verified (verifier.program); anything else here is no function
+            raise Failed(log.invalid_type(reg, "== a static function's address"))
+        elif kind == Arg.PTR_TO_SPIN_LOCK:
+            # the lock is 4 bytes of a map value the helper writes
+            require(None if value.only == SHARED else log.invalid_type(reg, "== shared"))
+            require(checks.helper_memory(reg, value, 4, f"r{reg} as a spin lock", True, False,
+                                         state.stack.numeric, state.packet_size,
+                                         state.meta_offset, options.stack_size,
+                                         options.frame_size))
         elif kind.is_map_region:
             require(checks.helper_memory_type(reg, value))
             shape = map_shape(options, regs[1].map_fd)
@@ -438,7 +692,8 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
             where = log.within(reg, "key_size" if key else "value_size")
             require(checks.helper_memory(reg, value, size, where, write, True,
                                          state.stack.numeric, state.packet_size,
-                                         state.meta_offset))
+                                         state.meta_offset, options.stack_size,
+                                         options.frame_size))
             if write:
                 _written(state, value, size)
         elif kind.is_memory:
@@ -460,7 +715,8 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
                 "write" if write else "read")
             require(checks.helper_memory(reg, value, size, where, write, False,
                                          state.stack.numeric, state.packet_size,
-                                         state.meta_offset))
+                                         state.meta_offset, options.stack_size,
+                                         options.frame_size))
             if write:
                 _written(state, value, size)
 
@@ -479,6 +735,14 @@ def _written(state: State, value: RegValue, size: int) -> None:
 
 def helper_result(state: State, proto: Prototype, options: Options) -> RegValue:
     ret = proto.ret
+    fds = state.regs[1].map_fd.u
+    candidates = [i for i in options.maps if fds.lo <= i <= fds.hi]
+    if ret == Ret.MAP_VALUE_OR_NULL and candidates and all(
+            i in options.inner_maps for i in candidates):
+        # a map of maps gives an inner map, or null
+        inner = [options.inner_maps[i] for i in candidates]
+        return RegValue(frozenset({MAP_FD}), NULLABLE_VALUE, TOP, TOP,
+                        Scalar.from_unsigned(min(inner), max(inner)))
     if ret == Ret.MAP_VALUE_OR_NULL:
         shape = map_shape(options, state.regs[1].map_fd, smallest=True)
         return RegValue(frozenset({SHARED}), NULLABLE_VALUE, Scalar.const(0),
@@ -498,17 +762,70 @@ def helper_call(state: State, insn: Instruction, options: Options | None = None)
     options = options or Options()
     result = RegValue.number()
     if insn.opcode == op.OPCODE_CALLX or insn.source == 0:
-        found = prototype(helper_id(state, insn))
+        hid = helper_id(state, insn, options)
+        found = prototype(hid)
         if found is not None:
             check_arguments(state, found, options)
             result = helper_result(state, found, options)
+            if options.ctx is not None and found.name in RELEASES:
+                release(state, state.regs[1])
+        elif hid in options.unprototyped_refused:
+            known = helper_by_internal(hid)
+            raise Failed(log.helper_without_prototype(known.name if known else str(hid)))
+        else:  # an opaque helper may fill the stack it is given (with numbers)
+            for r in range(1, 6):
+                arg = state.regs[r]
+                if options.ctx is not None and arg.only == CTX and (
+                        arg.offset.s.singleton != 0):
+                    raise Failed(log.ctx_modified(options.ctx.name, f"r{r} as an argument"))
+                if arg.only == STACK and not arg.offset.bottom:
+                    lo = max(0, arg.offset.s.lo)
+                    frame = options.frame_size
+                    end = (lo // frame + 1) * frame if frame else options.stack_size
+                    state.stack.mark_numeric(lo, min(end, options.stack_size))
+        known = helper_by_internal(hid)
+        if known is not None and known.name in CHANGES_PACKET_DATA:
+            invalidate_packet(state)
     for r in range(1, 6):
         state.regs[r] = UNINIT_VALUE
     state.regs[0] = result
 
 
-def lddw(state: State, insn: Instruction) -> None:
-    if insn.src in (op.PSEUDO_MAP_FD, op.PSEUDO_MAP_IDX):
+#: Helpers that release the ring buffer record in r1.
+RELEASES = frozenset({"ringbuf_submit", "ringbuf_discard"})
+
+
+def release(state: State, record: RegValue) -> None:
+    """The record is submitted or discarded: it and every copy of it are gone."""
+    if record.sym is None or record.sym[0] not in state.refs:
+        raise Failed(log.record_unknown())
+    state.refs = state.refs - {record.sym[0]}
+    for r, v in enumerate(state.regs):
+        if v.sym == record.sym and ALLOC_MEM in v.types:
+            state.regs[r] = UNINIT_VALUE
+    for (off, width), v in list(state.stack.cells.items()):
+        if v.sym == record.sym and ALLOC_MEM in v.types:
+            state.stack.havoc(off, off + width)
+
+
+def invalidate_packet(state: State) -> None:
+    """The packet may have moved: every packet pointer (in registers or spilled) is
+    stale, and what was known of the packet's size is gone."""
+    stale = frozenset({PACKET, PACKET_END, PACKET_META})
+    for r, v in enumerate(state.regs):
+        if v.types & stale:
+            state.regs[r] = UNINIT_VALUE
+    for (off, width), v in list(state.stack.cells.items()):
+        if v.types & stale:
+            state.stack.havoc(off, off + width)
+    state.packet_size = Scalar.from_unsigned(0, 0xFFFF)
+    state.ranges.clear()
+
+
+def lddw(state: State, insn: Instruction, resolved: RegValue | None = None) -> None:
+    if resolved is not None:
+        state.regs[insn.dst] = resolved
+    elif insn.src in (op.PSEUDO_MAP_FD, op.PSEUDO_MAP_IDX):
         state.regs[insn.dst] = RegValue(frozenset({MAP_FD}), TOP, BOTTOM, TOP,
                                         Scalar.const(insn.imm))
     else:
@@ -519,4 +836,4 @@ def is_conditional_jump(insn: Instruction) -> bool:
     return is_conditional(insn)
 
 
-__all__ = ["TEST_MAP", "Failed", "MapShape", "Options", "State"]
+__all__ = ["TEST_MAP", "CtxModel", "Failed", "MapShape", "Options", "State"]

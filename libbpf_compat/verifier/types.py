@@ -31,6 +31,7 @@ NON_NULL = Scalar.from_unsigned(1, 0x7FFF0000)
 POINTER_TYPES = frozenset({CTX, STACK, PACKET, PACKET_END, PACKET_META, SHARED, SOCKET,
                            ALLOC_MEM})
 MEMORY_TYPES = frozenset({CTX, STACK, PACKET, SHARED, SOCKET, ALLOC_MEM})
+_NULLABLE = frozenset({SHARED, SOCKET, ALLOC_MEM})
 ALL_TYPES = frozenset({NUMBER, MAP_FD, MAP_FD_PROGRAMS, FUNC}) | POINTER_TYPES
 
 
@@ -43,6 +44,9 @@ class RegValue:
     offset: Scalar = TOP
     region_size: Scalar = TOP  # shared regions: their size
     map_fd: Scalar = TOP  # map_fd and map_fd_programs: which map
+    #: packet pointers: (id, k) when the offset is ``v + k`` for the variable ``v``
+    #: created at slot ``id`` (the packet ranges of a state are facts about it)
+    sym: tuple[int, int] | None = None
 
     @staticmethod
     def number(value: Scalar = TOP) -> RegValue:
@@ -62,31 +66,51 @@ class RegValue:
         return self.types == {NUMBER}
 
     @property
+    def is_known_null(self) -> bool:
+        """A pointer a helper may return as null, on the path where it is null: where
+        it meets a number it is the number 0 (as in Linux)."""
+        return bool(self.types) and self.types <= _NULLABLE and self.value.u.singleton == 0
+
+    @property
     def only(self) -> str | None:
         return next(iter(self.types)) if len(self.types) == 1 else None
 
     def join(self, other: RegValue) -> RegValue:
+        if self is other or self == other:
+            return self
         if self.bottom:
             return other
         if other.bottom:
             return self
+        if self.is_number and other.is_known_null:
+            return self.join(RegValue.number(other.value))
+        if other.is_number and self.is_known_null:
+            return RegValue.number(self.value).join(other)
         return RegValue(self.types | other.types, self.value.join(other.value),
                         self.offset.join(other.offset),
                         self.region_size.join(other.region_size),
-                        self.map_fd.join(other.map_fd))
+                        self.map_fd.join(other.map_fd),
+                        self.sym if self.sym == other.sym else None)
 
-    def widen(self, other: RegValue) -> RegValue:
+    def widen(self, other: RegValue, thresholds: tuple[int, ...] = ()) -> RegValue:
         if self.bottom:
             return other
         if other.bottom:
             return self
-        return RegValue(self.types | other.types, self.value.widen(other.value),
-                        self.offset.widen(other.offset),
+        return RegValue(self.types | other.types, self.value.widen(other.value, thresholds),
+                        self.offset.widen(other.offset, thresholds),
                         self.region_size.widen(other.region_size),
-                        self.map_fd.widen(other.map_fd))
+                        self.map_fd.widen(other.map_fd),
+                        self.sym if self.sym == other.sym else None)
+
+    def with_sym(self, sym: tuple[int, int] | None) -> RegValue:
+        return RegValue(self.types, self.value, self.offset, self.region_size, self.map_fd, sym)
 
     def leq(self, other: RegValue) -> bool:
+        if self is other:
+            return True
         return (self.types <= other.types and self.value.leq(other.value)
+                and (other.sym is None or self.sym == other.sym)
                 and self.offset.leq(other.offset)
                 and self.region_size.leq(other.region_size)
                 and self.map_fd.leq(other.map_fd))

@@ -5,6 +5,7 @@
 #define LBC_BPF_HELPER_DEFS_H
 
 struct bpf_spin_lock;
+struct __sk_buff;
 
 #if defined(LBC_ABI_WINDOWS)
 static void * (* const bpf_map_lookup_elem)(void *map, const void *key) = (void *)0x1;
@@ -44,6 +45,9 @@ static __u64 (* const bpf_ktime_get_ms)(void) = (void *)0x1f;
 static __u64 (* const bpf_get_current_process_start_key)(void) = (void *)0x21;
 static __s64 (* const bpf_get_current_thread_create_time)(void) = (void *)0x22;
 static long (* const bpf_sock_addr_set_redirect_context)(bpf_sock_addr_t *ctx, void *data, __u32 data_size) = (void *)0x10001;
+static int (* const bpf_sock_addr_get_network_context)(bpf_sock_addr_t *ctx, void *data, __u32 data_size) = (void *)0x10002;
+static __u64 (* const bpf_sock_ops_get_flow_id)(bpf_sock_ops_t *ctx) = (void *)0x10000;
+static int (* const bpf_process_get_image_path)(process_md_t *ctx, __u8 *path, __u32 path_length) = (void *)0x10000;
 #else
 static void * (* const bpf_map_lookup_elem)(void *map, const void *key) = (void *)0x1;
 static long (* const bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)0x2;
@@ -82,6 +86,15 @@ static void (* const bpf_ringbuf_discard)(void *data, __u64 flags) = (void *)0x8
 static __u64 (* const bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)0x86;
 static long (* const bpf_snprintf)(char *str, __u32 str_size, const char *fmt, __u64 *data, __u32 data_len) = (void *)0xa5;
 static long (* const bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *)0xb5;
+static long (* const bpf_for_each_map_elem)(void *map, void *callback_fn, void *callback_ctx, __u64 flags) = (void *)0xa4;
+static long (* const bpf_skb_load_bytes)(const void *skb, __u32 offset, void *to, __u32 len) = (void *)0x1a;
+static long (* const bpf_skb_store_bytes)(struct __sk_buff *skb, __u32 offset, const void *from, __u32 len, __u64 flags) = (void *)0x9;
+static long (* const bpf_l3_csum_replace)(struct __sk_buff *skb, __u32 offset, __u64 from, __u64 to, __u64 size) = (void *)0xa;
+static long (* const bpf_l4_csum_replace)(struct __sk_buff *skb, __u32 offset, __u64 from, __u64 to, __u64 flags) = (void *)0xb;
+static long (* const bpf_skb_change_tail)(struct __sk_buff *skb, __u32 len, __u64 flags) = (void *)0x26;
+static long (* const bpf_skb_change_head)(struct __sk_buff *skb, __u32 len, __u64 flags) = (void *)0x2b;
+static long (* const bpf_skb_change_proto)(struct __sk_buff *skb, __be16 proto, __u64 flags) = (void *)0x1f;
+static long (* const bpf_skb_change_type)(struct __sk_buff *skb, __u32 type) = (void *)0x20;
 #endif
 
 #endif

@@ -87,6 +87,16 @@ typedef struct bpf_sock_addr {
     __u64 interface_luid;
 } bpf_sock_addr_t;
 
+/* What bpf_sock_addr_get_network_context fills (version 1); a field the
+ * attach point cannot tell holds all ones. */
+typedef struct bpf_sock_addr_network_context {
+    __u32 version;
+    __u32 interface_type;           /* IANA ifType (6 Ethernet, 71 Wi-Fi, 131 tunnel) */
+    __u32 tunnel_type;              /* IANA tunnel type, 0: not a tunnel */
+    __u64 next_hop_interface_luid;
+    __u32 sub_interface_index;
+} bpf_sock_addr_network_context_t;
+
 /* sock_ops */
 typedef enum {
     BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB = 0,
