@@ -1,4 +1,5 @@
-"""Program-side map benchmark: ``python -m benchmarks.map_programs [--quick]``.
+"""Program-side map benchmark:
+``python -m benchmarks.map_programs [--quick] [--mode loaded|checked|unchecked|jit]``.
 
 The XDP programs of benchmarks/map_programs.o (source map_programs.c, built
 by build_map_programs.sh) each do 256 map operations per run: HASH lookup on
@@ -14,6 +15,12 @@ with the maps pinned, filled through bpf() map updates); every program is
 run with test_run and repeat on both, interleaved batch by batch, and the
 table gives ns per operation: (median ns per run - the empty program's) /
 256, and the same net of the loop-only program (the map operation alone).
+
+``--mode`` says how our side runs the programs: ``loaded`` (the default:
+as the loader runs them -- proven safe by the verifier, so unchecked, as
+x86-64 machine code where the JIT exists), ``checked`` (the interpreter
+with bounds checks, as unverified programs run), ``unchecked`` (the
+interpreter without them) or ``jit`` (unchecked machine code, forced).
 
 Before timing, one run of every program on each side is checked against
 the result computed here (LCG state, hits, sum of values read), so both
@@ -125,13 +132,23 @@ def fill_maps(update: Callable[[str, bytes, bytes], None], ncpus: Callable[[str]
 
 # ---------------------------------------------------------------- this store
 
+MODES = ("loaded", "checked", "unchecked", "jit")
+
+
 class Ours:
-    def __init__(self) -> None:
+    def __init__(self, mode: str = "loaded") -> None:
         self.obj: BpfObject = lb.bpf_object__open_file(OBJECT)
         self.obj.load()
         self.fds: dict[str, int] = {}
         for prog in self.obj.programs:
             self.fds[prog.name] = lb.bpf_program__fd(prog)
+            if mode == "checked" and prog.vm is not None:
+                prog.vm.bounds_check = True
+            elif mode != "loaded" and prog.vm is not None:
+                prog.vm.bounds_check = False
+                prog.vm.set_jit(mode == "jit")
+                if mode == "jit" and not prog.vm.jitted:
+                    raise SystemExit(f"{prog.name}: not JIT-compiled: {prog.vm.jit_note}")
 
     def map_fd(self, name: str) -> int:
         return lb.bpf_object__find_map_fd_by_name(self.obj, name)
@@ -357,9 +374,14 @@ def table(t: dict[str, Timing], with_kernel: bool) -> list[str]:
 
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
+    mode = next((a.split("=", 1)[1] for a in argv if a.startswith("--mode=")), "loaded")
+    if "--mode" in argv:
+        mode = argv[argv.index("--mode") + 1]
+    if mode not in MODES:
+        raise SystemExit(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     batches, target_ns = (3, 2e7) if quick else (5, 1.5e8)
     why = kernel_unavailable()
-    ours = Ours()
+    ours = Ours(mode)
     kernel: Kernel | None = None
     notes: list[str] = []
     try:
@@ -394,7 +416,7 @@ def main(argv: list[str]) -> int:
             kernel.close()
     print(f"Program-side map operations: {OPS} per run, XDP test_run with repeat, median of "
           f"{batches} batches of ~{target_ns / 1e9:.2f} s; ns/op = (run - empty run) / {OPS}, "
-          f"'op alone' = (run - loop-only run) / {OPS}.")
+          f"'op alone' = (run - loop-only run) / {OPS}. Our side: {mode}.")
     if kernel is None:
         print(f"Kernel columns skipped: {why}")
     else:

@@ -6,7 +6,8 @@ For each program it prints the result (checked against the same C compiled
 natively, and against ANCHORS.md where the result does not depend on the
 input), the instructions one run executes (lddw counted once), and the
 median over the batches of ns per run and ns per instruction with bounds
-checking off and on, and the native C time from the same run. Timing
+checking off and on, as x86-64 machine code (the JIT; "-" where the
+platform has none), and the native C time from the same run. Timing
 happens in C (``Vm.run_repeat``), so Python's call overhead is not in the
 numbers.
 """
@@ -41,6 +42,7 @@ class Row:
     ns: float
     ns_checked: float
     ns_native: float | None
+    ns_jit: float | None
 
     @property
     def ns_per_insn(self) -> float:
@@ -78,9 +80,10 @@ def measure(name: str, mem: bytes, batches: int, min_time: float,
     counter = Vm(code)
     counter.count_instructions = True
     counted = counter.run_repeat(mem, 1)
-    fast, checked = Vm(code), Vm(code, bounds_check=True)
+    fast, checked = Vm(code, jit=False), Vm(code, bounds_check=True)
+    jitted = Vm(code, jit=True)
     result = fast.run(mem)
-    if checked.run(mem) != result or counted.retval != result:
+    if checked.run(mem) != result or counted.retval != result or jitted.run(mem) != result:
         raise SystemExit(f"{name}: the VM variants disagree on the result")
     expected = ANCHOR_RESULTS[name] if name in INPUT_INDEPENDENT else None
     if native is not None:
@@ -92,11 +95,14 @@ def measure(name: str, mem: bytes, batches: int, min_time: float,
         lambda n: fast.run_repeat(mem, n).duration_ns,
         lambda n: checked.run_repeat(mem, n).duration_ns,
     ]
+    if jitted.jitted:
+        timers.append(lambda n: jitted.run_repeat(mem, n).duration_ns)
     if native is not None:
         timers.append(lambda n: native.run(name, mem, n)[1])
     ns = median_ns(timers, batches, min_time)
-    return Row(name, result, expected, counted.insn_count, ns[0], ns[1],
-               ns[2] if native is not None else None)
+    ns_jit = ns[2] if jitted.jitted else None
+    ns_native = ns[-1] if native is not None else None
+    return Row(name, result, expected, counted.insn_count, ns[0], ns[1], ns_native, ns_jit)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [measure(name, mem, args.batches, args.min_time, native) for name in PROGRAMS]
     print("| program | result | check | insns/run | ns/run | ns/insn | ns/run checked "
           "| checked/unchecked | uBPF ns/insn (ANCHORS) | speed-up vs uBPF | native C ns "
-          "| VM/native |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| VM/native | JIT ns/run | JIT ns/insn | JIT/native |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     ok = True
     for r in rows:
         match = r.expected is None or r.result == r.expected
@@ -120,9 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         native_ns = "-" if r.ns_native is None else f"{r.ns_native:.0f}"
         ratio = "-" if r.ns_native is None else f"{r.ns / r.ns_native:.1f}x"
         ubpf = UBPF_NS_PER_INSN[r.name]
+        jit = ("- | - | -" if r.ns_jit is None else
+               f"{r.ns_jit:.0f} | {r.ns_jit / r.insns:.2f} | "
+               + ("-" if r.ns_native is None else f"{r.ns_jit / r.ns_native:.1f}x"))
         print(f"| {r.name} | {r.result} | {check} | {r.insns} | {r.ns:.0f} | {r.ns_per_insn:.2f} "
               f"| {r.ns_checked:.0f} | {r.check_cost:.2f}x | {ubpf} "
-              f"| {ubpf / r.ns_per_insn:.1f}x | {native_ns} | {ratio} |")
+              f"| {ubpf / r.ns_per_insn:.1f}x | {native_ns} | {ratio} | {jit} |")
     med = statistics.median(r.ns_per_insn for r in rows)
     print(f"\nmedian ns/insn: {med:.2f} (target <= 3.0); bounds checking costs at most "
           f"{max(r.check_cost for r in rows):.2f}x (target <= 1.3x)")

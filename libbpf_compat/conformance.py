@@ -98,9 +98,11 @@ def load_case(path: Path) -> ConformanceCase:
     return parse_case(path.read_text(), path.stem)
 
 
-def conformance_vm(code: bytes, *, bounds_check: bool = True) -> Vm:
-    """A VM with the helpers the conformance suite expects."""
-    vm = Vm(code, bounds_check=bounds_check, budget=10_000_000)
+def conformance_vm(code: bytes, *, bounds_check: bool = True, jit: bool = False) -> Vm:
+    """A VM with the helpers the conformance suite expects. ``jit`` runs it
+    as machine code, which takes runs without a budget (the suite's
+    programs all end)."""
+    vm = Vm(code, bounds_check=bounds_check, budget=None if jit else 10_000_000, jit=jit)
 
     def unwind(r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
         if r1 == 0:
@@ -122,9 +124,9 @@ def program_of(case: ConformanceCase) -> bytes:
     return isa.assemble(case.asm)
 
 
-def run_case(case: ConformanceCase, *, bounds_check: bool = True) -> CaseRun:
+def run_case(case: ConformanceCase, *, bounds_check: bool = True, jit: bool = False) -> CaseRun:
     try:
-        vm = conformance_vm(program_of(case), bounds_check=bounds_check)
+        vm = conformance_vm(program_of(case), bounds_check=bounds_check, jit=jit)
     except LibbpfError as exc:
         return CaseRun("refused", message=str(exc))
     try:

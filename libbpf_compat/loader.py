@@ -117,11 +117,12 @@ class ProgramVm(Vm):
     safe run with bounds checks: they may touch their stack, the memory they
     are run on and their maps' regions (read-only for BPF_F_RDONLY_PROG maps
     such as .rodata), and anything else ends the run with EFAULT instead of
-    harming the host."""
+    harming the host. Verified programs run unchecked, as machine code where
+    the JIT exists (LIBBPF_COMPAT_JIT=0 keeps them interpreted)."""
 
     def __init__(self, code: bytes, maps: tuple[NativeMap, ...], *,
                  bounds_check: bool = True) -> None:
-        super().__init__(code, bounds_check=bounds_check)
+        super().__init__(code, bounds_check=bounds_check, jit=not bounds_check)
         self.maps = maps
         self.prog_id = 0
         for m in maps:
@@ -186,6 +187,12 @@ def load_object(obj: BpfObject, provided_ksyms: tuple[str, ...] = ()) -> LoadSta
         loaded: list[tuple[Program, ProgramVm]] = []
         for prog in obj.programs:
             if prog.autoload:
+                if prog.prog_type == BpfProgType.BPF_PROG_TYPE_UNSPEC:
+                    # libbpf's "missing BPF prog type": an unknown section name
+                    # and no bpf_program__set_type before the load
+                    raise LibbpfError(errno.EINVAL, f"program {prog.name!r}: missing BPF "
+                                                    f"program type, check ELF section name "
+                                                    f"{prog.section_name!r}")
                 linked = linked_code(obj, prog, ext, target)
                 fast = obj.opts.verify and verify_for_load(
                     obj, prog, linked, ext, list(program_pieces(obj, prog)))

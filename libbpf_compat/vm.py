@@ -14,6 +14,7 @@ in C with the GIL released, so several threads may run one ``Vm`` at once.
 from __future__ import annotations
 
 import errno
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -128,8 +129,22 @@ def error_from(err: Any) -> VmError:
                    pc if pc >= 0 else None, int(err.addr) or None)
 
 
+#: Environment switch of the JIT: "0" turns it off everywhere, "1" on by
+#: default (for Vm objects made without ``jit=``).
+JIT_ENV = "LIBBPF_COMPAT_JIT"
+
+
+def jit_wanted(requested: bool | None) -> bool:
+    """Whether a program should be translated to machine code: never when
+    LIBBPF_COMPAT_JIT=0, else ``requested``, else LIBBPF_COMPAT_JIT=1."""
+    env = os.environ.get(JIT_ENV, "")
+    if env == "0":
+        return False
+    return requested if requested is not None else env == "1"
+
+
 def load_program(code: bytes, helpers: list[_Helper] | None = None, *,
-                 defer_helpers: bool = False) -> Any:
+                 defer_helpers: bool = False, jit: bool = False) -> Any:
     """Validate and decode ``code``; returns the native program (freed by GC)."""
     helpers = helpers or []
     table = ffi.new("lbc_helper[]", max(len(helpers), 1))
@@ -140,7 +155,8 @@ def load_program(code: bytes, helpers: list[_Helper] | None = None, *,
         slot.data = h.handle if h.native is None else ffi.NULL
     out = ffi.new("lbc_prog **")
     err = ffi.new("lbc_error *")
-    flags = lib.LBC_LOAD_DEFER_HELPERS if defer_helpers else 0
+    flags = (lib.LBC_LOAD_DEFER_HELPERS if defer_helpers else 0) | (
+        lib.LBC_LOAD_JIT if jit else 0)
     rc = lib.lbc_prog_load(code, len(code), table, len(helpers), flags, out, err)
     if rc:
         raise error_from(err)
@@ -159,11 +175,18 @@ class Vm:
     live stack frames, the memory passed to :meth:`run` and the regions added
     with :meth:`add_region`; ``budget`` caps the instructions one run may
     execute.
+
+    ``jit`` translates the program to x86-64 machine code, used by runs
+    without bounds checks, budget or instruction counting (the interpreter
+    runs the others, and everything on other platforms); None follows the
+    LIBBPF_COMPAT_JIT environment variable (off unless it is "1"), and
+    LIBBPF_COMPAT_JIT=0 turns it off even when asked for.
     """
 
     def __init__(self, code: bytes | bytearray | memoryview, *, bounds_check: bool = False,
-                 budget: int | None = None) -> None:
+                 budget: int | None = None, jit: bool | None = None) -> None:
         self.code = bytes(code)
+        self.jit = jit_wanted(jit)
         self.bounds_check = bounds_check
         self.budget = budget
         self.count_instructions = False
@@ -227,8 +250,20 @@ class Vm:
     def _program(self) -> Any:
         with self._lock:
             if self._linked is None:
-                self._linked = load_program(self.code, list(self._helpers.values()))
+                self._linked = load_program(self.code, list(self._helpers.values()),
+                                            jit=self.jit)
             return self._linked
+
+    @property
+    def jitted(self) -> bool:
+        """Whether unchecked, uncounted runs execute machine code (links first)."""
+        return bool(lib.lbc_prog_jitted(self._program()))
+
+    @property
+    def jit_note(self) -> str:
+        """Why a program asked to be JIT-compiled was not (empty otherwise)."""
+        note: bytes = ffi.string(lib.lbc_prog_jit_note(self._program()))
+        return note.decode()
 
     def link(self) -> None:
         """Resolve the program's helper calls against the registered helpers
@@ -238,6 +273,13 @@ class Vm:
     #: attributes whose change makes run_settings() build new settings
     _SETTINGS_FIELDS = frozenset({"bounds_check", "budget", "count_instructions", "runtime",
                                   "_linked"})
+
+    def set_jit(self, enabled: bool) -> None:
+        """Turn the JIT on or off for the next runs (relinks the program;
+        LIBBPF_COMPAT_JIT=0 still wins)."""
+        with self._lock:
+            self.jit = jit_wanted(enabled)
+            self._linked = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)

@@ -27,7 +27,7 @@ SOURCES = ["native/vm_decode.c", "native/vm_exec.c", "native/lbc_platform.c",
            "native/helpers_xdp.c", "maps/map_devmap.c",
            "native/helpers_sock.c", "native/helpers_queue.c", "native/vm_xdp.c",
            "native/helpers_skb.c", "native/helpers_sample.c", "native/helpers_foreach.c",
-           "native/helpers_process.c"]
+           "native/helpers_process.c", "native/jit_x86_64.c", "native/jit_run.c"]
 
 # Callbacks into Python (helpers written in Python).
 PYTHON_CALLBACKS = """
@@ -66,6 +66,7 @@ ffibuilder.set_source(
     sources=SOURCES,
     include_dirs=[NATIVE, "maps"],
     depends=[*HEADERS, "native/lbc_ops.h", "native/lbc_platform.h", "native/vm_loop.inc",
+             "native/jit.h",
              "maps/map_internal.h", "maps/map_fast.h"],
     extra_compile_args=compile_args(),
 )

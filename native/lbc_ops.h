@@ -79,6 +79,8 @@ struct lbc_prog {
     lbc_insn *code[LBC_VARIANTS];   /* one threaded copy per loop variant */
     lbc_helper *helpers;            /* sorted by (kind, id); owned */
     size_t nhelpers;
+    struct lbc_jit *jit;            /* machine code (jit.h), or NULL */
+    char jit_note[128];             /* why there is none, when asked for */
 };
 
 /* Each loop variant, called with prog == NULL, writes its handler table

@@ -58,6 +58,9 @@ typedef struct lbc_region {
 
 /* Load flags */
 #define LBC_LOAD_DEFER_HELPERS 1u  /* leave helper calls unresolved (validate only) */
+/* LBC_LOAD_JIT: translate to machine code (x86-64) for unchecked,
+ * uncounted runs; the interpreter runs the rest. */
+#define LBC_LOAD_JIT 2u
 
 /* Run flags */
 #define LBC_RUN_CHECKED 1u   /* bounds-check every memory access */
@@ -104,6 +107,10 @@ int lbc_prog_load(const uint8_t *code, size_t len, const lbc_helper *helpers,
                   lbc_error *err);
 void lbc_prog_free(lbc_prog *prog);
 size_t lbc_prog_insn_count(const lbc_prog *prog);
+/* Whether unchecked, uncounted runs of prog run machine code (LBC_LOAD_JIT),
+ * and if not, why (an empty string when the JIT was not asked for). */
+int lbc_prog_jitted(const lbc_prog *prog);
+const char *lbc_prog_jit_note(const lbc_prog *prog);
 
 /* Run with r1 = arg1, r2 = arg2. Returns 0 and sets ex->retval, or a
  * negative errno with ex->err filled. When mem is passed through

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jit.h"
 #include "lbc_ops.h"
 #include "lbc_runtime.h"
 
@@ -456,11 +457,16 @@ void lbc_prog_free(lbc_prog *prog)
 {
     if (!prog) return;
     for (int v = 0; v < LBC_VARIANTS; v++) free(prog->code[v]);
+    lbc_jit_free(prog->jit);
     free(prog->helpers);
     free(prog);
 }
 
 size_t lbc_prog_insn_count(const lbc_prog *prog) { return prog->n; }
+
+int lbc_prog_jitted(const lbc_prog *prog) { return prog->jit != NULL; }
+
+const char *lbc_prog_jit_note(const lbc_prog *prog) { return prog->jit_note; }
 
 int lbc_prog_load(const uint8_t *code, size_t len, const lbc_helper *helpers, size_t nhelpers,
                   uint32_t flags, lbc_prog **out, lbc_error *err)
@@ -502,6 +508,8 @@ int lbc_prog_load(const uint8_t *code, size_t len, const lbc_helper *helpers, si
         if (v) memcpy(p->code[v], d, p->n * sizeof *d);
         for (size_t i = 0; i < p->n; i++) p->code[v][i].h = labels[p->code[v][i].op];
     }
+    if ((flags & LBC_LOAD_JIT) && !(flags & LBC_LOAD_DEFER_HELPERS))
+        p->jit = lbc_jit_compile(p, p->jit_note, sizeof p->jit_note);
     *out = p;
     return 0;
 nomem:

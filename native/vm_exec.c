@@ -8,6 +8,7 @@
 
 #include "lbc_maps.h"
 #include "map_fast.h"
+#include "jit.h"
 #include "lbc_ops.h"
 #include "lbc_platform.h"
 
@@ -148,7 +149,8 @@ static int run_variant(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64
     ex->tail_calls = 0;
     ex->cb_step = NULL;
     ex->held_lock = 0;
-    int rc = lbc_loops[v](prog, ex, arg1, arg2, NULL);
+    int rc = v == 0 && prog->jit ? lbc_jit_run(prog, ex, arg1, arg2)
+                                 : lbc_loops[v](prog, ex, arg1, arg2, NULL);
     if (LBC_UNLIKELY(ex->held_lock)) { /* never leave a map value locked */
         lbc_spin_unlock((uint32_t *)(uintptr_t)ex->held_lock);
         ex->held_lock = 0;

@@ -1,5 +1,6 @@
 """The bpf_conformance suite (../shared/conformance): every positive case
-must return its result, with and without bounds checking; every negative
+must return its result, with and without bounds checking and as machine
+code (the x86-64 JIT, where there is one); every negative
 case must be detected (refused, stopped, or a different result)."""
 
 from __future__ import annotations
@@ -11,8 +12,16 @@ from pathlib import Path
 import pytest
 
 from libbpf_compat import isa
-from libbpf_compat.conformance import detected, load_case, passes, run_case
+from libbpf_compat.conformance import (
+    conformance_vm,
+    detected,
+    load_case,
+    passes,
+    program_of,
+    run_case,
+)
 from libbpf_compat.errors import LibbpfError
+from tests.jit_support import JIT_PLATFORM
 from tests.shared_data import shared_params, shared_path
 
 POSITIVE = shared_params("*.data", "conformance", "tests")
@@ -25,12 +34,24 @@ def test_suite_is_complete() -> None:
     assert len(NEGATIVE) == 60
 
 
-@pytest.mark.parametrize("bounds_check", [True, False], ids=["checked", "unchecked"])
+@pytest.mark.parametrize("mode", ["checked", "unchecked", "jit"])
 @pytest.mark.parametrize("path", POSITIVE)
-def test_positive(path: Path, bounds_check: bool) -> None:
+def test_positive(path: Path, mode: str) -> None:
     case = load_case(path)
-    run = run_case(case, bounds_check=bounds_check)
+    run = run_case(case, bounds_check=mode == "checked", jit=mode == "jit")
     assert passes(case, run), f"{path.name}: expected {case.result:#x}, got {run}"
+
+
+@pytest.mark.skipif(not JIT_PLATFORM, reason="the JIT translates only on x86-64 Linux")
+@pytest.mark.parametrize("path", POSITIVE)
+def test_positive_cases_are_translated(path: Path, jit_allowed: None) -> None:
+    case = load_case(path)
+    try:
+        vm = conformance_vm(program_of(case), bounds_check=False, jit=True)
+        vm.link()
+    except LibbpfError:
+        pytest.skip("the loader refuses the case (a test of the assembler or loader)")
+    assert vm.jitted, f"{path.name}: {vm.jit_note}"
 
 
 @pytest.mark.parametrize("path", NEGATIVE)

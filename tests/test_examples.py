@@ -31,6 +31,9 @@ pytest.importorskip("tqdm")
 
 import dpkt
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 FIREWALL = EXAMPLES / "xdp_firewall"

@@ -32,6 +32,10 @@ from libbpf_compat.uapi import (
     BPF_NOEXIST,
 )
 from libbpf_compat.vm import Vm
+from tests.jit_support import follow_mode
+
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fastpath" / "fastpath.o"
 ABI_DIR = Path(__file__).parent / "fixtures" / "abi"
@@ -42,7 +46,7 @@ M64 = (1 << 64) - 1
 def obj() -> Iterator[BpfObject]:
     o = lb.bpf_object__open_file(FIXTURE)
     o.load()
-    yield o
+    yield follow_mode(o)
     o.close()
 
 

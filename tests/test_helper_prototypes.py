@@ -90,8 +90,11 @@ def test_ringbuf_record_is_alloc_mem_or_null() -> None:
            "r3.type=number", "r3.svalue=0"]
     assert _run("call 131\n*(u32 *)(r0 + 0) = 1\nr0 = 0\nexit", pre) == {
         "1: Possible null access (valid_access(r0.offset, width=4) for write)"}
+    # The record is a reference: submitted on the path where it is not null.
+    assert _run("call 131\nif r0 == 0 goto +4\n*(u32 *)(r0 + 0) = 1\nr1 = r0\nr2 = 0\n"
+                "call 132\nr0 = 0\nexit", pre) == set()
     assert _run("call 131\nif r0 == 0 goto +1\n*(u32 *)(r0 + 0) = 1\nr0 = 0\nexit",
-                pre) == set()
+                pre) == {"4: Unreleased reference (ring buffer record reserved at 0)"}
 
 
 def test_memory_and_size_arguments() -> None:

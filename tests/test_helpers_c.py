@@ -21,6 +21,9 @@ from libbpf_compat.mapstore import num_possible_cpus
 from libbpf_compat.runtime import Runtime, Task, TracePipe
 from libbpf_compat.vm import Vm
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 M64 = (1 << 64) - 1
 
 

@@ -16,6 +16,10 @@ from libbpf_compat.errors import LibbpfError
 from libbpf_compat.libbpf_maps import bpf_map_lookup_elem
 from libbpf_compat.object import BpfObject
 from libbpf_compat.test_run import bpf_prog_test_run_opts, bpf_test_run_opts
+from tests.jit_support import follow_mode
+
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "helpers"
 
@@ -23,7 +27,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "helpers"
 def loaded(name: str) -> BpfObject:
     obj = lb.bpf_object__open_file(FIXTURES / name)
     obj.load()
-    return obj
+    return follow_mode(obj)
 
 
 def prog_fd(obj: BpfObject, name: str) -> int:
@@ -80,14 +84,15 @@ def test_loop_count_past_the_limit_is_e2big(loop_obj: BpfObject) -> None:
     assert run_loop(loop_obj, 3, 0) == (256, sum(range(255)), 256)
 
 
-def test_loop_callback_must_be_an_instruction_of_the_program() -> None:
+@pytest.mark.parametrize("checked", [True, False])
+def test_loop_callback_must_be_an_instruction_of_the_program(checked: bool) -> None:
     from libbpf_compat.helpers.native import register_c_helpers
     from libbpf_compat.isa import assemble
     from libbpf_compat.vm import Vm, VmError
 
     # r2 = 1000: no function there
     vm = Vm(assemble("mov %r1, 3\nlddw %r2, 1000\nmov %r3, 0\nmov %r4, 0\ncall 181\nexit"),
-            bounds_check=True)
+            bounds_check=checked)
     register_c_helpers(vm)
     with pytest.raises(VmError) as info:
         vm.run()
@@ -95,14 +100,15 @@ def test_loop_callback_must_be_an_instruction_of_the_program() -> None:
     assert "callback function 1000" in str(info.value)
 
 
-def test_recursive_callbacks_hit_the_frame_limit() -> None:
+@pytest.mark.parametrize("checked", [True, False])
+def test_recursive_callbacks_hit_the_frame_limit(checked: bool) -> None:
     from libbpf_compat.helpers.native import register_c_helpers
     from libbpf_compat.isa import assemble
     from libbpf_compat.vm import Vm, VmError
 
     # the callback at slot 0 calls bpf_loop on itself again
     vm = Vm(assemble("mov %r1, 1\nlddw %r2, 0\nmov %r3, 0\nmov %r4, 0\ncall 181\nexit"),
-            bounds_check=True)
+            bounds_check=checked)
     register_c_helpers(vm)
     with pytest.raises(VmError) as info:
         vm.run()

@@ -27,6 +27,9 @@ from libbpf_compat.object import BpfObject
 from libbpf_compat.test_run import bpf_prog_test_run_opts, bpf_test_run_opts
 from libbpf_compat.uapi import BpfMapType
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 FIXTURES = Path(__file__).parent / "fixtures" / "helpers"
 ADJUST = FIXTURES / "xdp_adjust.o"
 REDIRECT = FIXTURES / "xdp_redirect.o"

@@ -200,8 +200,9 @@ def test_sample_program_type() -> None:
 
 # -- bpf_prog_load ---------------------------------------------------------------------
 def test_prog_load_raw_socket_filter_runs() -> None:
-    insns = rc.insn(rc.LD | rc.ABS | rc.B, imm=9) + rc.insn(rc.JMP | 0x90)
-    fd = bpf_prog_load(BpfProgType.BPF_PROG_TYPE_SOCKET_FILTER, "proto", "GPL", insns, 2)
+    # r6 = r1 first: Linux's LD_ABS takes the skb from r6
+    insns = rc.movr(6, 1) + rc.insn(rc.LD | rc.ABS | rc.B, imm=9) + rc.insn(rc.JMP | 0x90)
+    fd = bpf_prog_load(BpfProgType.BPF_PROG_TYPE_SOCKET_FILTER, "proto", "GPL", insns, 3)
     packet = bytes(6) + bytes(6) + b"\x08\x00" + bytes(9) + b"\x11" + bytes(20)
     opts = bpf_test_run_opts(data_in=packet)
     bpf_prog_test_run_opts(fd, opts)

@@ -27,6 +27,9 @@ from libbpf_compat.links import Link, attach_xdp
 from libbpf_compat.mapstore import fd_table
 from libbpf_compat.object import BpfObject, Program, prog_by_id
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 ABI_DIR = Path(__file__).parent / "fixtures" / "abi"
 ABIS = ("linux", "windows")
 DROPPED = bytes([0xFF]) + bytes(range(1, 60))

@@ -21,6 +21,9 @@ from libbpf_compat.uapi import (
     BPF_NOEXIST,
 )
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 
 def k(i: int) -> bytes:
     return struct.pack("<I", i)

@@ -38,6 +38,9 @@ from libbpf_compat.vm import Vm
 from tests import kernel_bpf
 from tests.kernel_bpf import KernelMap
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 WHY = kernel_bpf.unavailable()
 PA = BPF_MAP_TYPE_PROG_ARRAY
 M64 = (1 << 64) - 1

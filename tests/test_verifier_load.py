@@ -29,7 +29,7 @@ UNSAFE = {
     "no_null_check": (7, "Possible null access", "return *n ? 2 : 1;"),
     "ctx_out_of_range": (0, "sizeof(struct xdp_md) = 24", "((char *)ctx + 64)"),
     "ctx_write": (1, "Invalid context access (struct xdp_md", "ctx->ingress_ifindex = 7;"),
-    "record_leak": (16, "Ring buffer record reserved at 5 is neither submitted nor discarded",
+    "record_leak": (16, "Unreleased reference (ring buffer record reserved at 5)",
                     "; }"),  # at the exit: the function's closing brace
     "calls_past_frame": ("4/8", "Upper bound must be at most total_stack_size",
                          "buf[16] = 1;"),

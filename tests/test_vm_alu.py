@@ -11,6 +11,9 @@ from libbpf_compat.vm import Vm
 from tests import rawcode as rc
 from tests.alu_model import M32, M64, alu
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 BINOPS = ["add", "sub", "mul", "div", "sdiv", "or", "and", "lsh", "rsh", "mod", "smod", "xor",
           "mov", "arsh"]
 INT64_MIN = 1 << 63

@@ -11,6 +11,9 @@ import pytest
 from libbpf_compat.vm import Vm
 from tests import rawcode as rc
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 ADD, OR, AND, XOR, FETCH, XCHG, CMPXCHG = 0x00, 0x40, 0x50, 0xA0, 0x01, 0xE1, 0xF1
 M64 = (1 << 64) - 1
 

@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 from libbpf_compat.vm import Vm, VmError
 from tests import rawcode as rc
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 EXIT = rc.exit_()
 
 

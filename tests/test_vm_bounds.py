@@ -10,6 +10,9 @@ import pytest
 from libbpf_compat.vm import Vm, VmError
 from tests import rawcode as rc
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 EXIT = rc.exit_()
 
 

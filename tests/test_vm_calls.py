@@ -9,6 +9,9 @@ import pytest
 from libbpf_compat.vm import StopProgram, TailCall, Vm, VmError
 from tests import rawcode as rc
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 
 def test_python_helper_gets_arguments_and_sets_r0() -> None:
     seen: list[tuple[int, ...]] = []

@@ -17,6 +17,9 @@ from libbpf_compat.compat_matrix import sample_program
 from libbpf_compat.isa import forms as fm
 from libbpf_compat.vm import Vm, VmError
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 EXIT = isa.Instruction(0x95)
 
 

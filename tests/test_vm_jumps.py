@@ -11,6 +11,9 @@ from libbpf_compat.vm import Vm
 from tests import rawcode as rc
 from tests.alu_model import M32, M64, jump
 
+#: every test twice: interpreted, then as machine code (conftest.py)
+pytestmark = pytest.mark.usefixtures("vm_mode")
+
 CONDS = ["jeq", "jne", "jgt", "jge", "jlt", "jle", "jset", "jsgt", "jsge", "jslt", "jsle"]
 VALUES = [0, 1, 2, 0x7FFF_FFFF, 0x8000_0000, M32, 1 << 32, (1 << 32) + 1, 0x7FFF_FFFF_FFFF_FFFF,
           1 << 63, M64, M64 - 1, 0xFFFF_FFFF_0000_0001]

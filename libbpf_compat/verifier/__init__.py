@@ -7,7 +7,10 @@
 - :mod:`~libbpf_compat.verifier.stack`: per-byte stack contents;
 - :mod:`~libbpf_compat.verifier.checks` and :mod:`~libbpf_compat.verifier.log`: safety
   checks and their messages;
+- :mod:`~libbpf_compat.verifier.references`: ring buffer records as references;
 - :mod:`~libbpf_compat.verifier.analysis`: the worklist fixpoint;
+- :mod:`~libbpf_compat.verifier.fuzz`: the soundness fuzzer (accepted programs run in the
+  VM with bounds checks on);
 - :mod:`~libbpf_compat.verifier.program`: a real program's pre-state (its type's
   context, its maps), its verdict and log;
 - :mod:`~libbpf_compat.verifier.load`: the verifier in ``bpf_object__load``;

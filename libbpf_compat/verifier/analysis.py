@@ -11,11 +11,11 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from libbpf_compat.isa import Instruction
+from libbpf_compat.isa import Instruction, validate
 from libbpf_compat.isa import opcodes as op
-from libbpf_compat.verifier import log, transfer
+from libbpf_compat.verifier import log, references, transfer
 from libbpf_compat.verifier.cases import Assume, PreState, ValueSpec, parse_value
-from libbpf_compat.verifier.cfg import CFG, build, is_local_call
+from libbpf_compat.verifier.cfg import CFG, build, is_local_call, reachable, successors
 from libbpf_compat.verifier.log import Message
 from libbpf_compat.verifier.numeric import BOTTOM, TOP, Interval, Scalar
 from libbpf_compat.verifier.stack import Stack
@@ -130,12 +130,13 @@ class Analyzer:
                         for r in range(1, 6):
                             back.regs[r] = UNINIT_VALUE
                     back.packet_size = state.packet_size
+                    back.refs = state.refs
                     call_pc = frames[-1]
                     ret_insn = self.cfg.instructions[call_pc]
                     return [((frames[:-1], call_pc + ret_insn.size), back)]
                 transfer.require(_exit_check(state))
-                if state.refs:
-                    raise Failed(log.record_leaked(min(state.refs)))
+                if state.refs and self.options.track_references:
+                    transfer.require(references.leak_text(state.refs, self.names))
                 self._record_exit(state)
                 return []
             if transfer.is_conditional_jump(insn):
@@ -164,6 +165,9 @@ class Analyzer:
                 inner = (*frames, pc)
                 self.saved[inner] = state.copy() if inner not in self.saved else (
                     self.saved[inner].join(state))
+                # The callee's frame lies below the caller's (r10 moves down by a frame,
+                # as in the VM and Linux); the caller's frames stay reachable through
+                # the pointers it passes.
                 callee = state.copy()
                 frame = self.options.frame_size
                 if frame:  # the callee's frame is below its caller's, as in the VM
@@ -181,9 +185,11 @@ class Analyzer:
             elif insn.is_lddw:
                 transfer.lddw(after, insn, self.options.lddw.get(pc))
             elif insn.opcode in (op.OPCODE_CALL, op.OPCODE_CALLX):
-                transfer.helper_call(after, insn, self.options)
-            else:
-                return []
+                transfer.helper_call(after, insn, self.options, pc)
+            elif cls == op.CLASS_LD and insn.mode in (op.MODE_ABS, op.MODE_IND):
+                transfer.legacy_packet_load(after, insn)
+            else:  # never end a path silently: what follows would go unchecked
+                raise Failed(f"Unsupported instruction (opcode {insn.opcode:#04x})")
             if self.options.ctx is not None:
                 transfer.name_result(after, insn, pc, state)
             return [((frames, nxt), after)]
@@ -316,6 +322,9 @@ class Analyzer:
         self.result.states = self.states
         if self.options.termination and self.result.complete:
             self._check_termination()
+        if self.options.reject_unreachable:
+            for pc in sorted(set(self.cfg.instructions) - reachable(self.cfg)):
+                self.emit(label(((), pc), self.names), "Unreachable instruction", True)
         # Report from the fixpoint: each reachable node's checks, once.
         self.result.exit_state = None
         for node in sorted(self.states, key=lambda n: (n[1], n[0])):
@@ -364,6 +373,25 @@ def _components(graph: dict[Node, set[Node]]) -> list[frozenset[Node]]:
                         break
                 found.append(frozenset(members))
     return sorted(found, key=lambda c: min((n[1], n[0]) for n in c))
+
+
+def invalid_bytecode(instructions: dict[int, Instruction]) -> list[tuple[int, str]]:
+    """(slot, reason) for each invalid instruction, each jump to no instruction and an
+    end the last instruction falls through."""
+    found: list[tuple[int, str]] = []
+    for pc, insn in sorted(instructions.items()):
+        why = validate(insn)
+        if why is not None:
+            found.append((pc, why))
+            continue
+        for edge in successors(pc, insn):
+            if edge.target in instructions:
+                continue
+            if edge.kind in ("next", "return"):
+                found.append((pc, "the program falls off its end"))
+            else:
+                found.append((pc, f"jump to slot {edge.target}, not an instruction"))
+    return found
 
 
 def _exit_check(state: State) -> str | None:
@@ -473,8 +501,16 @@ def initial_state(pre: PreState) -> State:
 def analyze(instructions: dict[int, Instruction], assumes: dict[int, Assume],
             initial: State, options: Options | None = None,
             limit: int = DEFAULT_LIMIT, names: dict[int, int] | None = None) -> AnalysisResult:
-    """Analyze from ``initial``; ``names`` maps slots to the indices messages show."""
-    return Analyzer(instructions, assumes, options or Options(), limit, names).run(initial)
+    """Analyze from ``initial``; ``names`` maps slots to the indices messages show.
+
+    Bytecode that is not valid (an unknown opcode, a field its form does not use, a jump
+    out of the program or into an lddw) is refused, unanalysed: never a crash."""
+    options = options or Options()
+    invalid = invalid_bytecode(instructions) if options.validate_bytecode else []
+    if invalid:
+        return AnalysisResult([Message(label(((), pc), names), f"Invalid bytecode: {why}")
+                               for pc, why in invalid], complete=False)
+    return Analyzer(instructions, assumes, options, limit, names).run(initial)
 
 
 __all__ = ["AnalysisResult", "Options", "analyze", "initial_state"]

@@ -78,3 +78,15 @@ def build(instructions: dict[int, Instruction]) -> CFG:
                 cfg.loop_heads.add(e.target)
     cfg.leaders = sorted(x for x in leaders if x in instructions)
     return cfg
+
+
+def reachable(cfg: CFG) -> set[int]:
+    """The slots some path of edges from slot 0 reaches (calls included)."""
+    seen = {0} if 0 in cfg.instructions else set()
+    todo = list(seen)
+    while todo:
+        for edge in cfg.edges.get(todo.pop(), []):
+            if edge.target in cfg.instructions and edge.target not in seen:
+                seen.add(edge.target)
+                todo.append(edge.target)
+    return seen

@@ -51,25 +51,56 @@ def memory_base(reg: int, value: RegValue) -> str | None:
 
 def bounds(reg: int, value: RegValue, offset: int, width: int, write: bool,
            packet_size: Scalar, meta_offset: Scalar, stack_size: int = STACK_SIZE,
-           known: int | None = None, frame_size: int = 0) -> str | None:
+           known: int | None = None, frame_size: int = 0, ctx_size: int | None = None,
+           stack_floor: int = 0) -> str | None:
     """The access ``[reg + offset, +width)`` must lie inside the region it points to.
+
     ``known``: for a packet pointer, the bytes known to follow it (from its variable's
-    packet range), whatever its offset interval says."""
-    kind = value.only
+    packet range), whatever its offset interval says. ``stack_size`` is the top of the
+    stack; with ``frame_size`` no access may cross from one call frame into another;
+    ``stack_floor`` is the bottom of the current frame; ``ctx_size`` the size of the
+    context, None when unknown (not checked here). A base that may be of several types
+    must be inside the region of each of them.
+    """
     if value.offset.bottom:
         return None
     lo = value.offset.s.lo + offset
+    access = log.access_text(reg, offset, width, write)
+    if value.only is None:
+        if lo < 0:
+            return log.lower_bound("0", access)
+        for kind in sorted(value.types):
+            found = _bounds_of(kind, reg, value, offset, width, write, packet_size,
+                               meta_offset, stack_size, known, frame_size, ctx_size,
+                               stack_floor)
+            if found is not None:
+                return found
+        return None
+    return _bounds_of(next(iter(value.types)), reg, value, offset, width, write, packet_size,
+                      meta_offset, stack_size, known, frame_size, ctx_size, stack_floor)
+
+
+def _bounds_of(kind: str, reg: int, value: RegValue, offset: int, width: int, write: bool,
+               packet_size: Scalar, meta_offset: Scalar, stack_size: int,
+               known: int | None, frame_size: int, ctx_size: int | None,
+               stack_floor: int) -> str | None:
+    lo = value.offset.s.lo + offset
     hi = value.offset.s.hi + offset + width
     access = log.access_text(reg, offset, width, write)
-    if kind is None:
-        return log.lower_bound("0", access) if lo < 0 else None
     if kind == STACK:
         if lo < 0:
             return log.lower_bound("0", access)
+        if lo < stack_floor:
+            return log.lower_bound("r10.stack_offset - subprogram_stack_size", access)
         if hi > stack_size:
             return log.upper_bound("total_stack_size", access)
         if frame_size and lo // frame_size != (hi - 1) // frame_size:
             return log.crosses_frame(access)
+    elif kind == CTX:
+        if ctx_size is not None and lo < 0:
+            return log.lower_bound("0", access)
+        if ctx_size is not None and hi > ctx_size:
+            return log.upper_bound("ctx_size", access)
     elif kind == PACKET:
         if lo < meta_offset.s.lo:
             return log.lower_bound("meta_offset", access)
@@ -81,7 +112,7 @@ def bounds(reg: int, value: RegValue, offset: int, width: int, write: bool,
         if lo < 0:
             return log.lower_bound("0", access)
         if hi > max(0, value.region_size.s.lo):
-            return log.upper_bound(f"r{reg}.size", access)
+            return log.upper_bound(f"r{reg}.alloc_mem_size", access)
     elif kind == SOCKET:
         at = value.offset.s.singleton
         if write or at is None or not socket_access_ok(at + offset, width):
@@ -150,7 +181,7 @@ def _bound_text(v: int) -> str:
 def helper_memory(reg: int, value: RegValue, size: int, where: str, write: bool,
                   map_update: bool, numeric: frozenset[int], packet_size: Scalar,
                   meta_offset: Scalar, stack_size: int = STACK_SIZE,
-                  frame_size: int = 0) -> str | None:
+                  frame_size: int = 0, stack_floor: int = 0) -> str | None:
     """``size`` bytes at ``reg`` a helper reads (or writes) must lie in one region; bytes
     it reads from the stack must hold numbers. ``where`` names the access in messages."""
     kind = value.only
@@ -169,6 +200,8 @@ def helper_memory(reg: int, value: RegValue, size: int, where: str, write: bool,
             return None
         if lo < 0:
             return log.lower_bound("0", where)
+        if lo < stack_floor:
+            return log.lower_bound("r10.stack_offset - subprogram_stack_size", where)
         if hi > stack_size:
             return log.upper_bound("total_stack_size", where)
     elif kind == SHARED:

@@ -8,6 +8,9 @@ from libbpf_compat.verifier.analysis import analyze, initial_state
 from libbpf_compat.verifier.cases import Case
 from libbpf_compat.verifier.transfer import Options
 
+#: The size of the context PREVAIL's YAML harness describes (data at 0, data_end at 4).
+YAML_CTX_SIZE = 64
+
 
 @dataclass
 class Outcome:
@@ -26,6 +29,9 @@ def case_options(case: Case) -> Options:
         allow_division_by_zero=case.option("allow_division_by_zero", True),
         big_endian=case.option("big_endian", False),
         termination=case.option("termination", False),
+        ctx_size=YAML_CTX_SIZE,
+        track_references=False,  # PREVAIL does not track ring buffer references
+        validate_bytecode=False,  # PREVAIL's dialect has forms RFC 9669 lacks (w1 = (s32)w1)
     )
 
 

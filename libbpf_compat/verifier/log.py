@@ -142,3 +142,8 @@ def pointer_plus_pointer(reg: int) -> str:
 
 def ctx_modified(ctx: str, access: str) -> str:
     return f"Context read through a moved context pointer ({ctx}: {access})"
+
+
+def add_pointers(src: int, dst: int) -> str:
+    return (f"Only numbers can be added to pointers (r{src}.type in {{ctx, stack, packet, "
+            f"shared}} -> r{dst}.type == number)")

@@ -303,6 +303,8 @@ def verify_program(name: str, code: bytes, *, relocations: Iterable[InsnRelocati
     started = time.perf_counter()
     decoded = decode(code)
     insns = dict(zip(slot_indices(decoded), decoded, strict=True))
+    # the context model checks every access against the layout's size and fields (with
+    # the struct's name in the message), so ``ctx_size`` stays None here
     options = Options(termination=True, ctx=ctx_model(layout),
                       stack_size=STACK_SIZE * MAX_FRAMES, frame_size=STACK_SIZE,
                       unprototyped_refused=_implemented_helpers(),

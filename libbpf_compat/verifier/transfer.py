@@ -19,7 +19,7 @@ from libbpf_compat.helpers.prototypes import (
 )
 from libbpf_compat.isa import Instruction
 from libbpf_compat.isa import opcodes as op
-from libbpf_compat.verifier import checks, log, numeric
+from libbpf_compat.verifier import checks, log, numeric, references
 from libbpf_compat.verifier.cases import Assume
 from libbpf_compat.verifier.cfg import Edge, is_conditional
 from libbpf_compat.verifier.numeric import BOTTOM, TOP, Scalar
@@ -29,6 +29,7 @@ from libbpf_compat.verifier.types import (
     CTX,
     MAP_FD,
     MAP_FD_PROGRAMS,
+    NON_NULL,
     NUMBER,
     PACKET,
     PACKET_END,
@@ -42,13 +43,21 @@ from libbpf_compat.verifier.types import (
     RegValue,
 )
 
+FRAME_SIZE = 512  # each call frame's stack, as in Linux and the VM
+#: Pointer types whose values all point into one region: comparing two of them compares
+#: their offsets. (Two map values, sockets or records may be different objects.)
+SINGLE_REGIONS = frozenset({CTX, STACK, PACKET})
 WIDTHS = {op.SIZE_B: 1, op.SIZE_H: 2, op.SIZE_W: 4, op.SIZE_DW: 8}
 # The test context (XDP-like): which 32-bit fields load packet pointers.
 CTX_POINTERS = {0: PACKET, 4: PACKET_END}
 CTX_POINTER_WIDTH = 4
-POINTER_VALUE = Scalar.from_unsigned(1, 2147418112)
-NULLABLE_VALUE = Scalar.from_unsigned(0, 2147418112)
+# What a pointer's address may be: any user-space address of the host (x86-64 and
+# arm64 keep them below 2**47). PREVAIL assumes [1, 2147418112], which a 64-bit VM's
+# stack and buffers do not honour: a branch on that bound is not dead code here.
+POINTER_VALUE = NON_NULL
+NULLABLE_VALUE = Scalar.from_unsigned(0, NON_NULL.u.hi)
 ARITH_TYPE_TEXT = "in {number, ctx, stack, packet, shared}"
+NO_ARITH_TYPES = frozenset({MAP_FD, MAP_FD_PROGRAMS})
 ALU_NAMES = {op.ALU_ADD: "add", op.ALU_SUB: "sub", op.ALU_MUL: "mul", op.ALU_DIV: "div",
              op.ALU_OR: "or", op.ALU_AND: "and", op.ALU_LSH: "lsh", op.ALU_RSH: "rsh",
              op.ALU_MOD: "mod", op.ALU_XOR: "xor", op.ALU_ARSH: "arsh"}
@@ -98,10 +107,10 @@ class Options:
     ctx: CtxModel | None = None
     #: bytes of stack (r10 points at the end of the first frame's)
     stack_size: int = checks.STACK_SIZE
-    #: real programs: the bytes of one call frame; frame d (0 the program's) is the
-    #: ``size`` bytes below ``stack_size - d * size`` (frames grow down, as in the VM)
-    #: and no access may cross from one frame into another
-    frame_size: int = 0
+    #: the bytes of one call frame; frame d (0 the program's) is the ``size`` bytes
+    #: below ``stack_size - d * size`` (frames grow down, as in the VM and Linux), no
+    #: access may cross from one frame into another nor reach below the current one
+    frame_size: int = FRAME_SIZE
     #: slot -> the value a resolved ``lddw`` at that slot loads (maps, global data)
     lddw: dict[int, RegValue] = field(default_factory=dict)
     #: helper ids refused when they have no prototype (those the runtime implements:
@@ -119,6 +128,15 @@ class Options:
     inner_maps: dict[int, int] = field(default_factory=dict)
     #: widening stops at these values (sorted; the program's comparison constants)
     thresholds: tuple[int, ...] = ()
+    #: the size of the context; None leaves context accesses unchecked (a real
+    #: program's ``ctx`` checks them field by field)
+    ctx_size: int | None = None
+    #: every ring buffer record reserved is submitted or discarded, once
+    track_references: bool = True
+    #: refuse instructions no path reaches (as Linux); PREVAIL ignores them
+    reject_unreachable: bool = False
+    #: refuse bytecode RFC 9669 does not define before analysing it
+    validate_bytecode: bool = True
 
 
 @dataclass
@@ -224,6 +242,14 @@ def alu(state: State, insn: Instruction, options: Options, pc: int = -1) -> None
     if code in (op.ALU_DIV, op.ALU_MOD) and insn.off == op.ALU_SIGNED_OFFSET:
         name = "s" + name
     if code in (op.ALU_ADD, op.ALU_SUB) and not (dst.is_number and src.is_number):
+        if (code == op.ALU_ADD and use_src and src.types & POINTER_TYPES
+                and not dst.is_number):
+            raise Failed(log.add_pointers(insn.src, d))
+        # A map (or program map) is a handle, not an address: no arithmetic on it.
+        if dst.types & NO_ARITH_TYPES:
+            raise Failed(log.invalid_type(d, ARITH_TYPE_TEXT))
+        if use_src and src.types & NO_ARITH_TYPES:
+            raise Failed(log.invalid_type(insn.src, ARITH_TYPE_TEXT))
         if use_src and code == op.ALU_SUB and is64 and not src.is_number:
             if _regions(src.types) != _regions(dst.types):
                 raise Failed(log.subtract_pointers("different", insn.src, d))
@@ -231,6 +257,8 @@ def alu(state: State, insn: Instruction, options: Options, pc: int = -1) -> None
                 raise Failed(log.subtract_pointers("non-singleton", insn.src, d))
         if use_src and UNINIT in src.types:
             raise Failed(log.invalid_type(insn.src, ARITH_TYPE_TEXT))
+        if UNINIT in dst.types:  # arithmetic on a register nothing was written to
+            raise Failed(log.invalid_type(d, ARITH_TYPE_TEXT))
         if options.ctx is not None:
             _real_pointer_arith(code, d, dst, src, use_src)
         if options.ctx is not None and (dst.types | src.types) & NULLABLE_TYPES and (
@@ -276,9 +304,13 @@ def pointer_arith(code: int, dst: RegValue, src: RegValue, state: State,
                   pc: int = -1) -> RegValue:
     """``pc`` (when a register is added to a packet pointer) names the new variable
     the result's offset is."""
+    if code == op.ALU_ADD and dst.is_number and src.only is not None:
+        dst, src = src, dst
+    if dst.only == PACKET_END and src.is_number:
+        # The end moved: a pointer into the packet at packet_size (as PREVAIL models the
+        # end), no longer the end a bounds check may compare against.
+        dst = RegValue(frozenset({PACKET}), dst.value, state.packet_size)
     if code == op.ALU_ADD:
-        if dst.is_number and src.only is not None:
-            dst, src = src, dst
         if src.is_number and dst.only is not None:
             sym = None
             step = src.value.s.singleton
@@ -290,8 +322,11 @@ def pointer_arith(code: int, dst: RegValue, src: RegValue, state: State,
                 sym = (pc, 0)
             elif dst.only == PACKET and step is not None and dst.sym is not None:
                 sym = (dst.sym[0], dst.sym[1] + step)
-            return RegValue(dst.types, numeric.binary("add", dst.value, src.value),
-                            numeric.binary("add", dst.offset, src.value),
+            # a pointer that cannot be null (stack, packet, context) stays non-null: an
+            # access through it is checked against its region, not its address
+            value = (numeric.binary("add", dst.value, src.value)
+                     if dst.types & NULLABLE_TYPES else dst.value)
+            return RegValue(dst.types, value, numeric.binary("add", dst.offset, src.value),
                             dst.region_size, dst.map_fd, sym)
         if src.is_number and dst.types <= POINTER_TYPES:
             return RegValue(dst.types, TOP, TOP)  # several regions: the offset is lost
@@ -337,8 +372,16 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
             require(checks.stored_value(base_reg, base, insn.src, value, width))
     require(checks.bounds(base_reg, base, insn.off, width, write, state.packet_size,
                           state.meta_offset, options.stack_size, _range_of(state, base),
-                          options.frame_size))
+                          _one_frame(options), options.ctx_size,
+                          stack_floor(state, options)))
     ctx = options.ctx
+    if ctx is None and write and CTX in base.types and not base.offset.bottom:
+        lo = base.offset.s.lo + insn.off
+        hi = base.offset.s.hi + insn.off + width
+        if any(lo < slot + CTX_POINTER_WIDTH and slot < hi for slot in CTX_POINTERS):
+            # Part of a pointer field, or maybe: a later load would trust what it holds.
+            raise Failed(log.ctx_pointer_write(log.access_text(base_reg, insn.off, width,
+                                                               True)))
     ctx_pointers = CTX_POINTERS if ctx is None else ctx.pointers
     pointer_width = CTX_POINTER_WIDTH if ctx is None else ctx.pointer_width
     if ctx is not None and CTX in base.types:
@@ -376,6 +419,17 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
                 loaded = RegValue.number(numeric.movsx(loaded.value, 8 * width))
             regs[insn.dst] = loaded
         else:
+            lo = base.offset.s.lo + insn.off
+            hi = base.offset.s.hi + insn.off + width
+            if base.only == STACK and not (
+                    state.stack.all_numeric(lo, hi) if options.ctx is None else not any(
+                        k[0] < hi and lo < k[0] + k[1] and not v.is_number
+                        for k, v in state.stack.cells.items())):
+                # Somewhere in a range: every byte it may read must hold a number (a
+                # real program, as Linux lets a privileged one, may read bytes nothing
+                # wrote -- the VM's stack is its own -- but never a spilled pointer)
+                raise Failed(log.stack_not_numeric(log.access_text(base_reg, insn.off, width,
+                                                                   False)))
             top = Scalar.from_unsigned(0, (1 << (8 * width)) - 1)
             if insn.mode == op.MODE_MEMSX:
                 top = numeric.movsx(TOP, 8 * width)
@@ -389,8 +443,11 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
         lo = max(0, base.offset.s.lo + insn.off)
         hi = min(options.stack_size, base.offset.s.hi + insn.off + width)
         stored_number = not atomic and (cls == op.CLASS_ST or regs[insn.src].is_number)
-        if stored_number and state.stack.all_numeric(lo, hi):
-            # a number somewhere among numbers: they stay numbers, values unknown
+        spilled = any(k[0] < hi and lo < k[0] + k[1] and not v.is_number
+                      for k, v in state.stack.cells.items())
+        if stored_number and not spilled:
+            # a number somewhere in bytes holding no pointer: each byte holds a number
+            # now or what it held (as Linux marks them STACK_MISC), values unknown
             state.stack.mark_numeric(lo, hi)
         else:
             state.stack.havoc(lo, hi)
@@ -422,10 +479,6 @@ def name_result(state: State, insn: Instruction, pc: int, before: State) -> None
         if result.types & NULLABLE_TYPES or result.types == {MAP_FD}:
             state.forget_sym(pc)  # copies of the result share its null checks
             state.regs[0] = result.with_sym((pc, 0))
-        if result.types == {ALLOC_MEM}:
-            if pc in state.refs:
-                raise Failed(log.record_leaked(pc))
-            state.refs = state.refs | {pc}
         return
     if cls not in (op.CLASS_ALU, op.CLASS_ALU64, op.CLASS_LDX):
         return
@@ -472,6 +525,21 @@ def _check_ctx_access(ctx: CtxModel, reg: int, base: RegValue, off: int, width: 
         raise Failed(log.ctx_bad_field(ctx.name, access))
     if not ctx.covers(ctx.writable if write else ctx.readable, lo, hi):
         raise Failed(log.ctx_bad_field(ctx.name, access))
+
+
+def _one_frame(options: Options) -> int:
+    """Real programs: the frame size no access may cross (as Linux checks each frame
+    apart); 0 for the YAML cases, whose stack PREVAIL checks as one."""
+    return options.frame_size if options.ctx is not None else 0
+
+
+def stack_floor(state: State, options: Options) -> int:
+    """The lowest stack offset the current frame may touch (0 when unknown or when frames
+    are not laid out on one stack)."""
+    r10 = state.regs[10]
+    if not options.frame_size or r10.only != STACK or r10.offset.bottom:
+        return 0
+    return max(0, r10.offset.s.lo - options.frame_size)
 
 
 def atomic_result(state: State, insn: Instruction, width: int) -> None:
@@ -525,6 +593,7 @@ def assume(state: State, dst: int, cond: str, src: int | None, imm: int,
         if na.bottom:
             return None
         out.regs[dst] = RegValue(a.types, na, a.offset, a.region_size, a.map_fd, a.sym)
+        out.refs = references.after_null_test(a, out.regs[dst], out.refs)
         if src is not None:
             out.regs[src] = RegValue(b.types, nb, b.offset, b.region_size, b.map_fd, b.sym)
         if a.sym is not None and a.types & NULLABLE_TYPES:
@@ -538,8 +607,11 @@ def assume(state: State, dst: int, cond: str, src: int | None, imm: int,
         if src is not None:
             out.regs[src] = RegValue.number(nb).with_sym(b.sym)
         return out
-    if a.only is not None and a.only == b.only and a.only != NUMBER and is64:
-        na, nb = numeric.refine(a.offset, b.offset, cond, True)
+    if a.only is not None and a.only == b.only and a.only in SINGLE_REGIONS and is64:
+        # Addresses in one region compare as their offsets do, as signed numbers: an
+        # offset may be negative (data - 1) without the address wrapping around.
+        signed = cond if cond.startswith("s") or cond in ("==", "!=") else "s" + cond
+        na, nb = numeric.refine(a.offset, b.offset, signed, True)
         if na.bottom:
             return None
         out.regs[dst] = RegValue(a.types, a.value, na, a.region_size, a.map_fd, a.sym)
@@ -672,6 +744,12 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
             require(checks.single_type(reg, value, SOCKET))
         elif kind == Arg.PTR_TO_ALLOC_MEM:
             require(checks.single_type(reg, value, ALLOC_MEM))
+            if options.track_references:
+                ref = references.reference_of(value)
+                state.refs, problem = references.release(regs, state.refs, reg)
+                require(problem)
+                for lo, width in references.released_cells(state.stack.cells, ref or 0):
+                    state.stack.havoc(lo, lo + width)
         elif kind == Arg.PTR_TO_FUNC:
             # callbacks are not modelled: real programs taking a function's address
             # are not verified (verifier.program); anything else here is no function
@@ -682,7 +760,7 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
             require(checks.helper_memory(reg, value, 4, f"r{reg} as a spin lock", True, False,
                                          state.stack.numeric, state.packet_size,
                                          state.meta_offset, options.stack_size,
-                                         options.frame_size))
+                                         _one_frame(options), stack_floor(state, options)))
         elif kind.is_map_region:
             require(checks.helper_memory_type(reg, value))
             shape = map_shape(options, regs[1].map_fd)
@@ -693,7 +771,7 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
             require(checks.helper_memory(reg, value, size, where, write, True,
                                          state.stack.numeric, state.packet_size,
                                          state.meta_offset, options.stack_size,
-                                         options.frame_size))
+                                         _one_frame(options), stack_floor(state, options)))
             if write:
                 _written(state, value, size)
         elif kind.is_memory:
@@ -716,7 +794,7 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
             require(checks.helper_memory(reg, value, size, where, write, False,
                                          state.stack.numeric, state.packet_size,
                                          state.meta_offset, options.stack_size,
-                                         options.frame_size))
+                                         _one_frame(options), stack_floor(state, options)))
             if write:
                 _written(state, value, size)
 
@@ -756,9 +834,11 @@ def helper_result(state: State, proto: Prototype, options: Options) -> RegValue:
     return RegValue.number()
 
 
-def helper_call(state: State, insn: Instruction, options: Options | None = None) -> None:
+def helper_call(state: State, insn: Instruction, options: Options | None = None,
+                pc: int = 0) -> None:
     """A helper call: the arguments checked against the helper's prototype (from the
-    helper registry), r1-r5 clobbered, r0 typed by the prototype's return kind."""
+    helper registry), r1-r5 clobbered, r0 typed by the prototype's return kind; a record
+    a helper reserves (at slot ``pc``) is a reference to release."""
     options = options or Options()
     result = RegValue.number()
     if insn.opcode == op.OPCODE_CALLX or insn.source == 0:
@@ -767,8 +847,10 @@ def helper_call(state: State, insn: Instruction, options: Options | None = None)
         if found is not None:
             check_arguments(state, found, options)
             result = helper_result(state, found, options)
-            if options.ctx is not None and found.name in RELEASES:
-                release(state, state.regs[1])
+            if found.ret == Ret.ALLOC_MEM_OR_NULL and options.track_references:
+                result, problem = references.acquire(result, state.refs, pc)
+                require(problem)
+                state.refs = state.refs | {pc}
         elif hid in options.unprototyped_refused:
             known = helper_by_internal(hid)
             raise Failed(log.helper_without_prototype(known.name if known else str(hid)))
@@ -789,23 +871,6 @@ def helper_call(state: State, insn: Instruction, options: Options | None = None)
     for r in range(1, 6):
         state.regs[r] = UNINIT_VALUE
     state.regs[0] = result
-
-
-#: Helpers that release the ring buffer record in r1.
-RELEASES = frozenset({"ringbuf_submit", "ringbuf_discard"})
-
-
-def release(state: State, record: RegValue) -> None:
-    """The record is submitted or discarded: it and every copy of it are gone."""
-    if record.sym is None or record.sym[0] not in state.refs:
-        raise Failed(log.record_unknown())
-    state.refs = state.refs - {record.sym[0]}
-    for r, v in enumerate(state.regs):
-        if v.sym == record.sym and ALLOC_MEM in v.types:
-            state.regs[r] = UNINIT_VALUE
-    for (off, width), v in list(state.stack.cells.items()):
-        if v.sym == record.sym and ALLOC_MEM in v.types:
-            state.stack.havoc(off, off + width)
 
 
 def invalidate_packet(state: State) -> None:
@@ -830,6 +895,19 @@ def lddw(state: State, insn: Instruction, resolved: RegValue | None = None) -> N
                                         Scalar.const(insn.imm))
     else:
         state.regs[insn.dst] = RegValue.number(Scalar.const(insn.imm64))
+
+
+def legacy_packet_load(state: State, insn: Instruction) -> None:
+    """``r0 = *(u16 *)skb[r7 + 4]`` (LD_ABS / LD_IND): r6 must be the context; the load
+    is checked at run time (out of the packet ends the program with 0); r1-r5 are
+    clobbered as by a call."""
+    require(checks.single_type(6, state.regs[6], "ctx"))
+    if insn.mode == op.MODE_IND:
+        require(checks.number(insn.src, state.regs[insn.src]))
+    width = WIDTHS[insn.mem_size]
+    for r in range(1, 6):
+        state.regs[r] = UNINIT_VALUE
+    state.regs[0] = RegValue.number(Scalar.from_unsigned(0, (1 << (8 * width)) - 1))
 
 
 def is_conditional_jump(insn: Instruction) -> bool:

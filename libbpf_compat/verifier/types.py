@@ -25,8 +25,8 @@ ALLOC_MEM = "alloc_mem"
 FUNC = "func"
 UNINIT = "uninit"
 
-#: The address of a pointer known not to be null (PREVAIL's range for pointers).
-NON_NULL = Scalar.from_unsigned(1, 0x7FFF0000)
+#: The address of a pointer known not to be null: a host user-space address.
+NON_NULL = Scalar.from_unsigned(1, (1 << 47) - 1)
 
 POINTER_TYPES = frozenset({CTX, STACK, PACKET, PACKET_END, PACKET_META, SHARED, SOCKET,
                            ALLOC_MEM})
