@@ -117,6 +117,12 @@ const char *lbc_prog_jit_note(const lbc_prog *prog);
  * lbc_run_mem, it is also the memory a checked run may touch. */
 int lbc_run(const lbc_prog *prog, lbc_exec *ex, uint64_t arg1, uint64_t arg2);
 int lbc_run_mem(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len);
+/* lbc_run_mem for a host's hook path, in one call with its result: r0 as
+ * a signed 64-bit number, or, when the run failed, its negative errno
+ * (-LBC_HOOK_MAX_ERRNO..-1) with ex->err.code set. A return value in that
+ * range is an error only when ex->err.code is non-zero. */
+#define LBC_HOOK_MAX_ERRNO 4095
+int64_t lbc_run_hook(const lbc_prog *prog, lbc_exec *ex, void *ctx, size_t len);
 
 /* Run `repeat` times (at least once) on the same memory, stopping at the
  * first error; *total_ns receives the time all runs took together: the

@@ -184,6 +184,20 @@ int lbc_run_mem(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len)
     return run_on_slot(prog, ex, (uint64_t)(uintptr_t)mem, ex->mem_size);
 }
 
+int64_t lbc_run_hook(const lbc_prog *prog, lbc_exec *ex, void *ctx, size_t len)
+{
+    ex->helper_scratch_len = 0; /* a reused exec: no earlier run's helper bytes */
+    const int rc = lbc_run_mem(prog, ex, ctx, len);
+    if (rc) {
+        if (ex->err.code == 0) /* every failure fills err; never report success */
+            ex->err.code = rc;
+        return (rc < -LBC_HOOK_MAX_ERRNO || rc > 0) ? -EINVAL : rc;
+    }
+    int64_t out; /* r0's bits as a signed number */
+    memcpy(&out, &ex->retval, sizeof out);
+    return out;
+}
+
 int lbc_run_repeat(const lbc_prog *prog, lbc_exec *ex, void *mem, size_t len, uint32_t repeat,
                    uint64_t *total_ns)
 {

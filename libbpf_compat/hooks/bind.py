@@ -22,12 +22,14 @@ import ipaddress
 import struct
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from libbpf_compat._native import ffi
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.addresses import ip_address_packed
 from libbpf_compat.hooks.chain import ProgramChain
+from libbpf_compat.hooks.fast_run import FastRunner
+from libbpf_compat.hooks.fast_run import new_result as _new
 
 #: The native context (BIND_NATIVE): app_id_start, app_id_end, process_id,
 #: socket_address, socket_address_length, operation, protocol.
@@ -68,8 +70,7 @@ def normalise_verdict(retval: int) -> BindVerdict:
     return BIND_ACTIONS.get(retval & 0xFFFFFFFF, BindVerdict.DENY)
 
 
-@dataclass(frozen=True)
-class BindResult:
+class BindResult(NamedTuple):
     """One request through the hook: the normalised verdict, the address
     and port after the programs (the redirect target for REDIRECT), and each
     program's raw return value in run order."""
@@ -80,8 +81,19 @@ class BindResult:
     retvals: tuple[int, ...] = ()
 
 
-def _sockaddr_in(address: ipaddress.IPv4Address, port: int) -> bytes:
-    return struct.pack("<H", AF_INET) + port.to_bytes(2, "big") + address.packed + bytes(8)
+_OPERATIONS = frozenset(BindOperation)
+_BIND = BindOperation.BIND
+_PERMIT, _DENY, _REDIRECT = BindVerdict.PERMIT, BindVerdict.DENY, BindVerdict.REDIRECT
+#: NATIVE_BIND_CTX with the sockaddr_in's fields apart: family, port (in
+#: network order, as a little-endian u16), address
+_CTX = struct.Struct("<QQQHH4s8xB3xIB7x")
+assert _CTX.size == NATIVE_BIND_CTX.size
+_CTX_PACK = _CTX.pack_into
+_RAW_PACK = NATIVE_BIND_CTX.pack_into
+_RAW_UNPACK = NATIVE_BIND_CTX.unpack_from
+_CTX_SIZE = NATIVE_BIND_CTX.size
+_SOCKADDR_LEN = 16
+_ACTIONS_GET = BIND_ACTIONS.get
 
 
 class BindHook(ProgramChain):
@@ -90,68 +102,87 @@ class BindHook(ProgramChain):
     hook_name = "bind"
     prog_type = windows_abi.INTERNAL_PROG_BIND
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._runner = FastRunner(_CTX_SIZE, MAX_APP_ID)
+
     def request(self, process_id: int, address: str | ipaddress.IPv4Address, port: int, *,
                 protocol: int = IPPROTO_TCP, operation: int = BindOperation.BIND,
                 app_id: bytes | bytearray | memoryview = b"") -> BindResult:
         """Run the programs on a request of process ``process_id`` to bind
         ``address:port`` (IPv4, held as a sockaddr_in)."""
+        return self._request(process_id, address, port, protocol, operation, app_id)
+
+    def _request(self, process_id: int, address: str | ipaddress.IPv4Address, port: int,
+                 protocol: int, operation: int,
+                 app_id: bytes | bytearray | memoryview) -> BindResult:
         try:
-            addr = ipaddress.ip_address(address)
+            parsed, packed, version = ip_address_packed(address)
         except ValueError as exc:
             raise LibbpfError(errno.EINVAL, f"bind: invalid address {address!r}") from exc
-        if not isinstance(addr, ipaddress.IPv4Address):
+        addr: ipaddress.IPv4Address = parsed  # type: ignore[assignment]  # (version 4)
+        if version != 4:
             raise LibbpfError(errno.EAFNOSUPPORT, f"bind: {addr}: the bind context holds a "
                                                   "16-byte sockaddr_in, IPv4 only")
         if type(port) is not int or not 0 <= port <= 0xFFFF:
             raise LibbpfError(errno.EINVAL, f"bind: invalid port {port!r}")
         if type(process_id) is not int or not 0 <= process_id < 1 << 64:
             raise LibbpfError(errno.EINVAL, f"bind: invalid process id {process_id!r}")
-        if protocol not in (IPPROTO_TCP, IPPROTO_UDP):
+        if protocol != IPPROTO_TCP and protocol != IPPROTO_UDP:
             raise LibbpfError(errno.EPROTONOSUPPORT, f"bind: protocol {protocol!r} "
                                                      "(TCP 6 or UDP 17)")
-        if operation not in set(BindOperation):
+        if operation not in _OPERATIONS:
             raise LibbpfError(errno.EINVAL, f"bind: invalid operation {operation!r}")
         if len(app_id) > MAX_APP_ID:
             raise LibbpfError(errno.E2BIG, f"bind: an app id of {len(app_id)} bytes (the hook "
                                            f"takes {MAX_APP_ID} at most)")
-        sockaddr = _sockaddr_in(addr, port)
+        chain = self._chain[:]
+        if not chain:
+            return BindResult(_PERMIT, addr, port)
+        size = len(app_id)
+        nbo_port = (port & 0xFF) << 8 | port >> 8
+        address4 = packed[:4]
         retvals: list[int] = []
-        verdict = BindVerdict.PERMIT
-        redirected = False
-        region = bytearray(app_id) or bytearray(1)  # an empty id still needs an address
-        view = memoryview(region)
+        verdict = _PERMIT
+        redirected: bytes | None = None  # the sockaddr_in a redirect left
+        slot = self._runner.slot()
         try:
-            with ffi.from_buffer("uint8_t[]", region) as cbuf:
-                start = int(ffi.cast("uintptr_t", cbuf))
-                for att in self.attached_chain():
-                    ctx = bytearray(NATIVE_BIND_CTX.pack(start, start + len(app_id), process_id,
-                                                         sockaddr, len(sockaddr), int(operation),
-                                                         protocol))
-                    retval = att.vm.run_repeat(ctx, 1, regions=[(view, False)]).retval
-                    retval &= 0xFFFFFFFF
-                    retvals.append(retval)
-                    verdict = normalise_verdict(retval)
-                    if verdict == BindVerdict.DENY:
-                        break
-                    if verdict == BindVerdict.REDIRECT:
-                        sockaddr = bytes(NATIVE_BIND_CTX.unpack(ctx)[3])
-                        redirected = True
-                    if retval == _PERMIT_HARD:
-                        break
+            buf = slot.ctx_buf
+            start = slot.data_addr
+            if size:
+                slot.data_buf[0:size] = app_id
+            if size != slot.data_len:
+                slot.set_data_len(size)
+            for att in chain:
+                if redirected is None:
+                    _CTX_PACK(buf, 0, start, start + size, process_id, AF_INET, nbo_port,
+                              address4, _SOCKADDR_LEN, operation, protocol)
+                else:
+                    _RAW_PACK(buf, 0, start, start + size, process_id, redirected,
+                              _SOCKADDR_LEN, operation, protocol)
+                retval = slot.run(att.vm, _CTX_SIZE) & 0xFFFFFFFF
+                retvals.append(retval)
+                verdict = _ACTIONS_GET(retval, _DENY)
+                if verdict is _DENY:
+                    break
+                if verdict is _REDIRECT:
+                    redirected = _RAW_UNPACK(buf)[3]
+                if retval == _PERMIT_HARD:
+                    break
         finally:
-            view.release()
-        if redirected and verdict != BindVerdict.DENY:
-            verdict = BindVerdict.REDIRECT
-        out_addr = ipaddress.IPv4Address(sockaddr[4:8])
-        return BindResult(verdict, out_addr, int.from_bytes(sockaddr[2:4], "big"),
-                          tuple(retvals))
+            slot.busy = False
+        if redirected is None:
+            return _new(BindResult, (verdict, addr, port, tuple(retvals)))
+        if verdict is not _DENY:
+            verdict = _REDIRECT
+        return BindResult(verdict, ipaddress.IPv4Address(redirected[4:8]),
+                          int.from_bytes(redirected[2:4], "big"), tuple(retvals))
 
     def bind(self, process_id: int, address: str | ipaddress.IPv4Address, port: int, *,
              protocol: int = IPPROTO_TCP,
              app_id: bytes | bytearray | memoryview = b"") -> BindResult:
         """Process ``process_id`` binds ``address:port``."""
-        return self.request(process_id, address, port, protocol=protocol,
-                            operation=BindOperation.BIND, app_id=app_id)
+        return self._request(process_id, address, port, protocol, _BIND, app_id)
 
     def post_bind(self, process_id: int, address: str | ipaddress.IPv4Address, port: int, *,
                   protocol: int = IPPROTO_TCP,

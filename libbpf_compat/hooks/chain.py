@@ -81,6 +81,8 @@ class ProgramChain:
 
     def attached_chain(self, cgroup: int | None = None) -> list[Attachment]:
         """A snapshot of the attachments a run for ``cgroup`` runs, in order."""
+        if cgroup is None:
+            return self._chain[:]  # one copy, atomic: no lock needed
         with self._lock:
             return [a for a in self._chain
                     if cgroup is None or a.cgroup is None or a.cgroup == cgroup]

@@ -20,12 +20,15 @@ import enum
 import errno
 import struct
 import threading
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from libbpf_compat._native import ffi
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.chain import ProgramChain
+from libbpf_compat.hooks.fast_run import FastRunner
+from libbpf_compat.hooks.fast_run import new_result as _new
 
 #: The native context (PROCESS_NATIVE): command_start, command_end,
 #: process_id, parent_process_id, creating_process_id, creating_thread_id,
@@ -52,8 +55,7 @@ class ProcessVerdict(enum.IntEnum):
     DENY = 1
 
 
-@dataclass(frozen=True)
-class ProcessResult:
+class ProcessResult(NamedTuple):
     """One event through the hook: the verdict (always PERMIT for a
     deletion) and each program's raw return value in run order."""
 
@@ -65,11 +67,31 @@ class ProcessResult:
         return self.verdict == ProcessVerdict.PERMIT
 
 
-def _region(value: str | bytes | bytearray | memoryview, what: str, limit: int) -> bytearray:
-    if isinstance(value, str):
-        raw = bytearray(value.encode("utf-8"))
+_OPERATIONS = frozenset(ProcessOperation)
+_PERMIT = ProcessVerdict.PERMIT
+_CREATE = ProcessOperation.CREATE
+#: the native context, padding up to the trailer, then the trailer
+_CTX = struct.Struct(f"{NATIVE_PROCESS_CTX.format}"
+                     f"{_TRAILER_AT - NATIVE_PROCESS_CTX.size}x{_TRAILER.format[1:]}")
+_CTX_PACK = _CTX.pack_into
+_CTX_SIZE = _CTX.size
+
+
+_U64 = (1 << 64) - 1
+#: command lines and image paths as UTF-8 (hosts start the same few
+#: commands again and again)
+_encoded = lru_cache(maxsize=1024)(str.encode)
+
+
+def _region(value: str | bytes | bytearray | memoryview, what: str, limit: int) -> bytes:
+    """A command line or image path as the bytes a program reads."""
+    raw: bytes
+    if type(value) is bytes:
+        raw = value
+    elif isinstance(value, str):
+        raw = _encoded(value)
     elif isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytearray(value)
+        raw = bytes(value)
     else:
         raise LibbpfError(errno.EINVAL, f"process: invalid {what} {value!r}")
     if len(raw) > limit:
@@ -90,44 +112,65 @@ class ProcessHook(ProgramChain):
     hook_name = "process"
     prog_type = windows_abi.INTERNAL_PROG_PROCESS
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._runner = FastRunner(_CTX_SIZE, MAX_COMMAND_LINE)
+
     def request(self, operation: int, process_id: int, parent_process_id: int = 0,
                 command_line: str | bytes | bytearray | memoryview = b"", *,
                 creating_process_id: int = 0, creating_thread_id: int = 0,
                 image_path: str | bytes | bytearray | memoryview = b"") -> ProcessResult:
         """Run the programs on ``operation`` of process ``process_id``."""
-        if operation not in set(ProcessOperation):
+        return self._request(operation, process_id, parent_process_id, command_line,
+                             creating_process_id, creating_thread_id, image_path)
+
+    def _request(self, operation: int, process_id: int, parent_process_id: int,
+                 command_line: str | bytes | bytearray | memoryview, creating_process_id: int,
+                 creating_thread_id: int,
+                 image_path: str | bytes | bytearray | memoryview) -> ProcessResult:
+        if operation not in _OPERATIONS:
             raise LibbpfError(errno.EINVAL, f"process: invalid operation {operation!r}")
-        ids = (_u64(process_id, "process id"), _u64(parent_process_id, "parent process id"),
-               _u64(creating_process_id, "creating process id"),
-               _u64(creating_thread_id, "creating thread id"))
+        if not (type(process_id) is int and 0 <= process_id <= _U64
+                and type(parent_process_id) is int and 0 <= parent_process_id <= _U64
+                and type(creating_process_id) is int and 0 <= creating_process_id <= _U64
+                and type(creating_thread_id) is int and 0 <= creating_thread_id <= _U64):
+            _u64(process_id, "process id")
+            _u64(parent_process_id, "parent process id")
+            _u64(creating_process_id, "creating process id")
+            _u64(creating_thread_id, "creating thread id")
         command = _region(command_line, "command line", MAX_COMMAND_LINE)
         image = _region(image_path, "image path", MAX_IMAGE_PATH)
-        if image and operation != ProcessOperation.CREATE:
+        if image and operation != _CREATE:
             raise LibbpfError(errno.EINVAL, "process: only a creation has an image path")
-        chain = self.attached_chain()
+        chain = self._chain[:]
         retvals: list[int] = []
-        verdict = ProcessVerdict.PERMIT
-        region = command or bytearray(1)  # an empty command line still needs an address
-        image_region = image or bytearray(1)
-        view = memoryview(region)
+        verdict = _PERMIT
+        if not chain:
+            return ProcessResult(verdict, ())
+        size = len(command)
+        create = operation == _CREATE
+        # the image path's bytes stay alive (and where they are) for the run
+        image_buf = ffi.from_buffer(image) if image else None
+        image_addr = int(ffi.cast("uintptr_t", image_buf)) if image_buf is not None else 0
+        slot = self._runner.slot()
         try:
-            with ffi.from_buffer("uint8_t[]", region) as cbuf, \
-                    ffi.from_buffer("uint8_t[]", image_region) as ibuf:
-                start = int(ffi.cast("uintptr_t", cbuf))
-                trailer = _TRAILER.pack(_TRAILER_MAGIC, int(ffi.cast("uintptr_t", ibuf)),
-                                        len(image))
-                for att in chain:
-                    ctx = bytearray(NATIVE_PROCESS_CTX.pack(start, start + len(command), *ids,
-                                                            int(operation)))
-                    ctx += bytes(_TRAILER_AT - len(ctx)) + trailer
-                    retval = att.vm.run_repeat(ctx, 1, regions=[(view, False)]).retval
-                    retvals.append(retval & 0xFFFFFFFF)
-                    if operation == ProcessOperation.CREATE and retvals[-1] != 0:
-                        verdict = ProcessVerdict.DENY
-                        break
+            start = slot.data_addr
+            if size:
+                slot.data_buf[0:size] = command
+            if size != slot.data_len:
+                slot.set_data_len(size)
+            for att in chain:
+                _CTX_PACK(slot.ctx_buf, 0, start, start + size, process_id, parent_process_id,
+                          creating_process_id, creating_thread_id, operation,
+                          _TRAILER_MAGIC, image_addr, len(image))
+                retval = slot.run(att.vm, _CTX_SIZE) & 0xFFFFFFFF
+                retvals.append(retval)
+                if create and retval != 0:
+                    verdict = ProcessVerdict.DENY
+                    break
         finally:
-            view.release()
-        return ProcessResult(verdict, tuple(retvals))
+            slot.busy = False
+        return _new(ProcessResult, (verdict, tuple(retvals)))
 
     def create(self, process_id: int, parent_process_id: int,
                command_line: str | bytes | bytearray | memoryview = b"", *,
@@ -136,9 +179,8 @@ class ProcessHook(ProgramChain):
         """Process ``parent_process_id`` creates ``process_id`` running
         ``command_line`` (of image ``image_path``): PERMIT unless a program
         returns non-zero."""
-        return self.request(ProcessOperation.CREATE, process_id, parent_process_id,
-                            command_line, creating_process_id=creating_process_id,
-                            creating_thread_id=creating_thread_id, image_path=image_path)
+        return self._request(_CREATE, process_id, parent_process_id, command_line,
+                             creating_process_id, creating_thread_id, image_path)
 
     def delete(self, process_id: int, parent_process_id: int = 0,
                command_line: str | bytes | bytearray | memoryview = b"", *,

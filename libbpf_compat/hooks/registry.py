@@ -39,7 +39,7 @@ import struct
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from libbpf_compat._native import ffi
 from libbpf_compat.abi import windows as windows_abi
@@ -47,11 +47,14 @@ from libbpf_compat.errors import LibbpfError
 from libbpf_compat.helpers.ids import helper_by_internal, helper_by_name
 from libbpf_compat.hooks.chain import ProgramChain
 from libbpf_compat.hooks.contexts import CtxField, CtxLayout
+from libbpf_compat.hooks.fast_run import FastRunner
+from libbpf_compat.hooks.fast_run import new_result as _new
 from libbpf_compat.sections import SectionDef, register_section_defs
 from libbpf_compat.vm import HelperFn, Vm
 
 #: The largest data region a registered hook takes.
 MAX_DATA = 1 << 16
+_POINTER_PACK = struct.Struct("<Q").pack_into
 
 
 def _identity(retval: int) -> Any:
@@ -62,8 +65,7 @@ def _never(verdict: Any) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class HookResult:
+class HookResult(NamedTuple):
     """One invocation: the final verdict (that of the last program run,
     None when none ran), each program's verdict and raw return value in
     run order, the context fields after the last run (by name; pointer
@@ -156,6 +158,10 @@ class RegisteredHook(ProgramChain):
         self.spec = spec
         self.hook_name = spec.name
         self.prog_type = spec.prog_type
+        self._runner = FastRunner(spec.native.size, MAX_DATA, data_writable=spec.data_writable)
+        #: the data pointers' offsets in the native context
+        self._data_at = (0, 0) if spec.data is None else (
+            spec.native.field(spec.data[0]).offset, spec.native.field(spec.data[1]).offset)
 
     def invoke(self, fields: Mapping[str, int | bytes] | None = None,
                data: bytes | bytearray | memoryview = b"") -> HookResult:
@@ -169,19 +175,37 @@ class RegisteredHook(ProgramChain):
             raise LibbpfError(errno.E2BIG, f"{spec.name}: {len(data)} bytes of data (the hook "
                                            f"takes {MAX_DATA} at most)")
         base = spec.native_ctx(fields or {})
-        region = bytearray(data)
-        ctx = bytearray(base)
+        chain = self.attached_chain()
+        if not chain:
+            return _new(HookResult, (None, (), (), spec.read_fields(base), bytes(data)))
+        size = len(data)
+        n = len(base)
         verdicts: list[Any] = []
         retvals: list[int] = []
-        for att in self.attached_chain():
-            ctx = bytearray(base)
-            retval, _ = spec.run(att.vm, ctx, region)
-            retvals.append(retval & 0xFFFFFFFF)
-            verdicts.append(spec.verdict(retvals[-1]))
-            if spec.stops(verdicts[-1]):
-                break
-        return HookResult(verdicts[-1] if verdicts else None, tuple(verdicts), tuple(retvals),
-                          spec.read_fields(ctx), bytes(region))
+        slot = self._runner.slot()
+        try:
+            if spec.data is not None:  # the data pointers, into the slot's data region
+                start = slot.data_addr
+                _POINTER_PACK(base, self._data_at[0], start)
+                _POINTER_PACK(base, self._data_at[1], start + size)
+            if size:
+                slot.data_buf[0:size] = data
+            if size != slot.data_len:
+                slot.set_data_len(size)
+            buf = slot.ctx_buf
+            for att in chain:
+                buf[0:n] = base  # each program gets the context afresh
+                retval = slot.run(att.vm, n) & 0xFFFFFFFF
+                retvals.append(retval)
+                verdicts.append(spec.verdict(retval))
+                if spec.stops(verdicts[-1]):
+                    break
+            ctx = buf[0:n]
+            region = slot.data_buf[0:size]
+        finally:
+            slot.busy = False
+        return _new(HookResult, (verdicts[-1], tuple(verdicts), tuple(retvals),
+                                 spec.read_fields(ctx), region))
 
 
 _registry: dict[int, ProgramTypeSpec] = {}

@@ -51,6 +51,7 @@ import errno
 import struct
 import threading
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from libbpf_compat._native import ffi
 from libbpf_compat.errors import LibbpfError
@@ -63,6 +64,8 @@ from libbpf_compat.hooks.contexts import (
     SKB_SOCKET_FILTER,
     SKB_TC,
 )
+from libbpf_compat.hooks.fast_run import FastRunner, RunSlot
+from libbpf_compat.hooks.fast_run import new_result as _new
 from libbpf_compat.hooks.xdp import XdpProgram
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
 from libbpf_compat.vm import RunResult, Vm
@@ -179,20 +182,164 @@ def ethernet_fields(frame: bytes | bytearray) -> dict[str, int | bytes]:
     """``protocol`` and ``pkt_type`` as eth_type_trans sets them for a
     frame received on a device whose address and broadcast address are all
     zeros (loopback)."""
+    protocol, pkt_type = _ethernet(frame)
+    return {"protocol": protocol, "pkt_type": pkt_type}
+
+
+def _ethernet(frame: bytes | bytearray) -> tuple[int, int]:
+    """(protocol field, pkt_type) of :func:`ethernet_fields`."""
     if len(frame) < ETH_HLEN:
         raise LibbpfError(errno.EINVAL, f"skb: an Ethernet frame needs {ETH_HLEN} bytes, "
                                         f"not {len(frame)}")
-    dest = bytes(frame[0:6])
-    if dest[0] & 1:  # loopback's broadcast address is all zeros: ff:..:ff is multicast
+    if frame[0] & 1:  # loopback's broadcast address is all zeros: ff:..:ff is multicast
         pkt_type = PACKET_MULTICAST
     else:
-        pkt_type = PACKET_HOST if dest == bytes(6) else PACKET_OTHERHOST
-    proto = int.from_bytes(frame[12:14], "big")
+        pkt_type = PACKET_HOST if frame[0:6] == _NO_MAC else PACKET_OTHERHOST
+    proto = frame[12] << 8 | frame[13]
     if proto < 0x600:  # 802.3 length field: ETH_P_802_3 (or 802.2)
         proto = 0x0001 if frame[14:16] == b"\xff\xff" else 0x0004
     # protocol holds the __be16 in its low bytes (little-endian u32 read)
-    return {"protocol": int.from_bytes(proto.to_bytes(2, "big"), "little"),
-            "pkt_type": pkt_type}
+    return (proto & 0xFF) << 8 | proto >> 8, pkt_type
+
+
+def _nbo16(value: int) -> int:
+    """A u16 in network order read as a little-endian number."""
+    return (value & 0xFF) << 8 | value >> 8
+
+
+_NO_MAC = bytes(6)
+_NBO_ETH_P_IP = _nbo16(ETH_P_IP)
+#: the whole native context: len, pkt_type, mark, protocol, priority,
+#: ingress_ifindex, ifindex, wire_len (every other scalar byte zero), then
+#: data, data_end, data_meta and the helper trailer (buf_start, buf_end,
+#: max_len, net_off, redirect_ifindex, redirect_flags, redirected,
+#: writable, magic): what run_skb runs on
+_CTX = struct.Struct("<III4xI12xIII116xI28xQQQ")
+_CTX_PACK = _CTX.pack_into
+assert _CTX.size == _TRAILER_AT and (
+    _AT["len"][0], _AT["pkt_type"][0], _AT["mark"][0], _AT["protocol"][0],
+    _AT["priority"][0], _AT["ingress_ifindex"][0], _AT["ifindex"][0],
+    _AT["wire_len"][0]) == (0, 4, 8, 16, 32, 36, 40, 160)
+#: the pointers and the trailer alone: the trailer is set when the slot's
+#: buffer size changes (it is the same for every packet of a size class),
+#: all of it again for a tc program after one that moved the packet
+_ARM = struct.Struct(f"<QQQ{_TRAILER.format[1:]}")
+_ARM_PACK = _ARM.pack_into
+assert _DATA_AT + 24 == _TRAILER_AT and _DATA_AT + _ARM.size == SKB_CTX_SIZE
+#: after a run: data, data_end, redirect_ifindex, redirect_flags, redirected
+_AFTER = struct.Struct(f"<QQ{_REDIRECT_AT - _DATA_AT - 16}xIII")
+_AFTER_UNPACK = _AFTER.unpack_from
+_REDIRECT_CLEAR = struct.Struct("<III").pack_into
+
+
+#: the fields a run may change, in offset order: pkt_type, mark,
+#: queue_mapping, protocol, priority, tc_index, cb, tc_classid, tstamp
+_CHANGEABLE = struct.Struct("<4xIIII12xI8xI20s4xI76xQ")
+_CHANGEABLE_UNPACK = _CHANGEABLE.unpack_from
+_BY_OFFSET = sorted(_CHANGEABLE_AT, key=lambda f: f[1])
+assert tuple((name, offset) for name, offset, _ in _BY_OFFSET) == (
+    ("pkt_type", 4), ("mark", 8), ("queue_mapping", 12), ("protocol", 16), ("priority", 32),
+    ("tc_index", 44), ("cb", 48), ("tc_classid", 72), ("tstamp", 152))
+#: CHANGEABLE's names with their index in an unpacked _CHANGEABLE
+_CHANGEABLE_INDEX = tuple((name, _BY_OFFSET.index(f)) for f in _CHANGEABLE_AT
+                          for name in (f[0],))
+_NO_CB = bytes(20)
+
+
+def _changed(after: tuple[int | bytes, ...],
+             before: tuple[int | bytes, ...]) -> dict[str, int | bytes]:
+    """The changeable fields whose value ``after`` the run (unpacked with
+    _CHANGEABLE) differs from ``before`` (in CHANGEABLE order)."""
+    return {name: after[i] for name, i in _CHANGEABLE_INDEX if after[i] != before[i]}
+
+
+#: the data buffer a writable packet may grow in: headroom, the largest
+#: packet the hooks take, and an IPv6 header's growth
+_SKB_BUFFER = SKB_HEADROOM + MAX_SKB_PACKET + _IPV6_GROWTH
+
+
+def skb_runner(writable_packet: bool) -> FastRunner:
+    """A hook's runner for skb programs (see :func:`skb_slot`): its data
+    region is the packet's whole buffer, headroom included, as run_skb's."""
+    return FastRunner(SKB_CTX_SIZE, _SKB_BUFFER, data_writable=writable_packet)
+
+
+def _room(size: int, writable: bool) -> int:
+    """The buffer after the headroom a packet of ``size`` bytes runs in."""
+    return max(size, SKB_MAX_LEN) + _IPV6_GROWTH if writable else size
+
+
+def skb_slot(runner: FastRunner, data: bytes, pkt_type: int, mark: int, protocol: int,
+             priority: int, ingress_ifindex: int, ifindex: int, wire_len: int,
+             writable: bool, net_off: int) -> RunSlot:
+    """The thread's slot with the packet in its data region (after
+    SKB_HEADROOM bytes) and the native context set as run_skb runs on
+    ``native_skb_ctx`` of these fields: pointers, helper trailer (no
+    redirect target), the packet what LD_ABS / LD_IND read, every buffer
+    byte around the packet zero. A hook's slots always get the same
+    ``writable`` and ``net_off``. Give it back with ``release()`` (a run
+    that raised: with :func:`skb_spoil` first; one that redirected: with
+    the redirect target cleared)."""
+    slot = runner.slot()
+    size = len(data)
+    end = SKB_HEADROOM + size
+    buf = slot.data_buf
+    start = slot.data_addr + SKB_HEADROOM
+    _CTX_PACK(slot.ctx_buf, 0, size, pkt_type, mark, protocol, priority, ingress_ifindex,
+              ifindex, wire_len, start, start + size, start)
+    buf[SKB_HEADROOM:end] = data
+    dirty = slot.dirty
+    if dirty != end:  # another size than the last packet's, or a fresh / spoilt slot
+        if dirty > end:  # an earlier, longer packet's bytes
+            buf[end:dirty] = bytes(dirty - end)
+        elif dirty < 0:
+            buf[0:SKB_HEADROOM] = bytes(SKB_HEADROOM)
+            buf[end:] = bytes(len(buf) - end)
+        slot.dirty = end
+        ex = slot.ex
+        ex.pkt = slot.data + SKB_HEADROOM
+        ex.pkt_len = size
+    room = (size if size > SKB_MAX_LEN else SKB_MAX_LEN) + _IPV6_GROWTH if writable else size
+    if slot.data_len != SKB_HEADROOM + room:
+        slot.set_data_len(SKB_HEADROOM + room)
+        _TRAILER.pack_into(slot.ctx_buf, _TRAILER_AT, slot.data_addr, start + room,
+                           SKB_MAX_LEN, net_off, 0, 0, 0, writable, SKB_CTX_MAGIC)
+    return slot
+
+
+def skb_spoil(slot: RunSlot) -> None:
+    """A run on the slot raised: its buffer and packet pointer are unknown
+    (the next :func:`skb_slot` zeroes and sets them, and the trailer)."""
+    slot.dirty = -1
+    slot.data_len = -1
+
+
+def skb_settle(slot: RunSlot, data: int, end: int) -> int:
+    """After a tc program moved or resized the packet (now at the
+    addresses ``data``..``end``): the packet placed back after the
+    headroom, every other byte of the buffer zero (run_skb's fresh buffer
+    for the next program), the context's pointers and trailer and LD_ABS's
+    packet set again. Its size."""
+    base = slot.data_addr
+    total = slot.data_len
+    lo = min(max(data - base, 0), total)
+    hi = min(max(end - base, lo), total)
+    buf = slot.data_buf
+    packet = buf[lo:hi]
+    size: int = hi - lo
+    buf[0:total] = bytes(total)
+    buf[SKB_HEADROOM:SKB_HEADROOM + size] = packet
+    slot.dirty = SKB_HEADROOM + size
+    start = base + SKB_HEADROOM
+    room = _room(size, True)
+    if total != SKB_HEADROOM + room:
+        slot.set_data_len(SKB_HEADROOM + room)
+    _ARM_PACK(slot.ctx_buf, _DATA_AT, start, start + size, start, base, start + room,
+              SKB_MAX_LEN, ETH_HLEN, 0, 0, 0, 1, SKB_CTX_MAGIC)
+    ex = slot.ex
+    ex.pkt = slot.data + SKB_HEADROOM
+    ex.pkt_len = size
+    return size
 
 
 def ip_socket_fields(l3: bytes | bytearray, proto: int) -> dict[str, int | bytes]:
@@ -232,18 +379,8 @@ def _u32(value: int, what: str, hook: str) -> int:
     return value
 
 
-def _changes(before: bytearray, after: bytearray) -> dict[str, int | bytes]:
-    out: dict[str, int | bytes] = {}
-    for name, offset, size in _CHANGEABLE_AT:
-        new = after[offset:offset + size]
-        if before[offset:offset + size] != new:
-            out[name] = bytes(new) if size > 8 else int.from_bytes(new, "little")
-    return out
-
-
 # -- socket filter -----------------------------------------------------------
-@dataclass(frozen=True)
-class SocketFilterResult:
+class SocketFilterResult(NamedTuple):
     """A packet through a socket's filter: what the socket receives
     (``packet``, possibly truncated; None when dropped) and the filter's
     return value (None without a filter)."""
@@ -268,6 +405,7 @@ class SocketFilterHook(ProgramChain):
         super().__init__()
         self.packet_socket = packet_socket
         self.ifindex = ifindex
+        self._runner = skb_runner(False)
 
     def attach(self, prog: XdpProgram, *, owner: object | None = None,
                cgroup: int | None = None) -> None:
@@ -286,24 +424,37 @@ class SocketFilterHook(ProgramChain):
                 mark: int = 0, priority: int = 0) -> SocketFilterResult:
         """The socket receives ``packet`` (an Ethernet frame for a packet
         socket, else an IP packet of ``protocol``)."""
-        data = _check_packet(packet, self.hook_name)
-        chain = self.attached_chain()
+        if type(packet) is bytes and 0 < len(packet) <= MAX_SKB_PACKET:
+            data = packet
+        else:
+            data = _check_packet(packet, self.hook_name)
+        chain = self._chain[:]
         if not chain:
             return SocketFilterResult(data)
-        fields: dict[str, int | bytes] = {
-            "len": len(data), "mark": _u32(mark, "mark", self.hook_name),
-            "priority": _u32(priority, "priority", self.hook_name),
-            "ifindex": self.ifindex, "ingress_ifindex": self.ifindex}
+        if type(mark) is not int or not 0 <= mark <= 0xFFFFFFFF:
+            _u32(mark, "mark", self.hook_name)
+        if type(priority) is not int or not 0 <= priority <= 0xFFFFFFFF:
+            _u32(priority, "priority", self.hook_name)
         if self.packet_socket:
-            fields.update(ethernet_fields(data))
+            proto, pkt_type = _ethernet(data)
         else:
-            fields["protocol"] = int.from_bytes(protocol.to_bytes(2, "big"), "little")
-        run = run_skb(chain[0].vm, data, native_skb_ctx(fields), writable_packet=False,
-                      net_off=ETH_HLEN if self.packet_socket else 0)
-        keep = run.result.retval & 0xFFFFFFFF
+            pkt_type = 0
+            if protocol == ETH_P_IP and type(protocol) is int:
+                proto = _NBO_ETH_P_IP
+            else:  # (an int out of range raises as int.to_bytes does)
+                proto = int.from_bytes(protocol.to_bytes(2, "big"), "little")
+        slot = skb_slot(self._runner, data, pkt_type, mark, proto, priority, self.ifindex,
+                        self.ifindex, 0, False, ETH_HLEN if self.packet_socket else 0)
+        try:
+            keep = slot.run(chain[0].vm, SKB_CTX_SIZE) & 0xFFFFFFFF
+        except BaseException:
+            skb_spoil(slot)
+            raise
+        finally:
+            slot.busy = False
         if keep == 0:
             return SocketFilterResult(None, keep)
-        return SocketFilterResult(data[:keep], keep)
+        return _new(SocketFilterResult, (data[:keep], keep))
 
 
 # -- tc ----------------------------------------------------------------------
@@ -317,6 +468,7 @@ class TcVerdict(enum.IntEnum):
 
 TC_ACT_UNSPEC = -1
 _TC_FINAL = {0: TcVerdict.OK, 2: TcVerdict.SHOT, 7: TcVerdict.REDIRECT}
+_TC_OK = TcVerdict.OK
 
 
 class TcDirection(enum.Enum):
@@ -324,8 +476,10 @@ class TcDirection(enum.Enum):
     EGRESS = "egress"
 
 
-@dataclass(frozen=True)
-class TcResult:
+_TC_INGRESS, _TC_EGRESS = TcDirection.INGRESS, TcDirection.EGRESS
+
+
+class TcResult(NamedTuple):
     """A packet through a tc attach point: the verdict, the packet after
     the programs, the skb fields they changed (``mark``, ``priority``, …)
     and each program's return value (as a signed int) in run order."""
@@ -356,7 +510,10 @@ class TcHook:
 
     def __init__(self, ifindex: int = 1) -> None:
         self.ifindex = ifindex
+        self._runner = skb_runner(True)
         self.chains = {d: _DirectionalChain() for d in TcDirection}
+        self._ingress = self.chains[TcDirection.INGRESS]
+        self._egress = self.chains[TcDirection.EGRESS]
         for chain in self.chains.values():
             chain.hook_name = self.hook_name
             chain.prog_type = self.prog_type
@@ -384,38 +541,70 @@ class TcHook:
     def run(self, direction: TcDirection, frame: bytes | bytearray | memoryview, *,
             mark: int = 0, priority: int = 0) -> TcResult:
         """The interface receives (ingress) or sends (egress) ``frame``."""
+        return self._run(direction, frame, mark, priority)
+
+    def _run(self, direction: TcDirection, frame: bytes | bytearray | memoryview, mark: int,
+             priority: int) -> TcResult:
         if not isinstance(direction, TcDirection):
             raise LibbpfError(errno.EINVAL, f"tc: invalid direction {direction!r}")
-        data = _check_packet(frame, "tc")
-        fields: dict[str, int | bytes] = {
-            "len": len(data), "mark": _u32(mark, "mark", "tc"),
-            "priority": _u32(priority, "priority", "tc"), "ifindex": self.ifindex,
-            "ingress_ifindex": self.ifindex if direction == TcDirection.INGRESS else 0,
-            "wire_len": len(data)}
-        fields.update(ethernet_fields(data))
-        ctx = native_skb_ctx(fields)
-        start = bytearray(ctx)
-        verdict = TcVerdict.OK
+        if type(frame) is bytes and 0 < len(frame) <= MAX_SKB_PACKET:
+            data = frame
+        else:
+            data = _check_packet(frame, "tc")
+        if type(mark) is not int or not 0 <= mark <= 0xFFFFFFFF:
+            _u32(mark, "mark", "tc")
+        if type(priority) is not int or not 0 <= priority <= 0xFFFFFFFF:
+            _u32(priority, "priority", "tc")
+        proto, pkt_type = _ethernet(data)
+        ingress = direction is _TC_INGRESS
+        chain = (self._ingress if ingress else self._egress).attached_chain()
+        if not chain:
+            return TcResult(TcVerdict.OK, data, {}, ())
+        verdict = _TC_OK
         retvals: list[int] = []
+        size = len(data)
         redirect: tuple[int, bool] | None = None
-        for att in self.chains[direction].attached_chain():
-            run = run_skb(att.vm, data, ctx, writable_packet=True, net_off=ETH_HLEN)
-            data = run.packet
-            redirect = run.redirect or redirect
-            retvals.append(_s32(run.result.retval))
-            if retvals[-1] != TC_ACT_UNSPEC:
-                verdict = _TC_FINAL.get(retvals[-1], TcVerdict.OK)
-                break
-        return TcResult(verdict, data, _changes(start, ctx), tuple(retvals),
-                        redirect if verdict == TcVerdict.REDIRECT else None)
+        slot = skb_slot(self._runner, data, pkt_type, mark, proto, priority, self.ifindex,
+                        self.ifindex if ingress else 0, size, True, ETH_HLEN)
+        try:
+            buf = slot.ctx_buf
+            start = slot.data_addr + SKB_HEADROOM
+            for att in chain:
+                retval = slot.run(att.vm, SKB_CTX_SIZE) & 0xFFFFFFFF
+                at, end, ifindex, flags, redirected = _AFTER_UNPACK(buf, _DATA_AT)
+                if at != start or end != start + size:
+                    size = skb_settle(slot, at, end)
+                elif redirected:  # the next program (or packet) starts without a target
+                    _REDIRECT_CLEAR(buf, _REDIRECT_AT, 0, 0, 0)
+                if redirected:
+                    redirect = (ifindex, bool(flags & BPF_F_INGRESS))
+                if retval & 0x80000000:
+                    retval -= 1 << 32
+                retvals.append(retval)
+                if retval != TC_ACT_UNSPEC:
+                    verdict = _TC_FINAL.get(retval, _TC_OK)
+                    break
+            after = _CHANGEABLE_UNPACK(buf)
+            out = slot.data_buf[SKB_HEADROOM:SKB_HEADROOM + size]
+        except BaseException:
+            skb_spoil(slot)
+            raise
+        finally:
+            slot.busy = False
+        if out == data:
+            out = data
+        before = (pkt_type, mark, 0, proto, priority, 0, _NO_CB, 0, 0)
+        changed = {} if after == before else _changed(after, before)
+        return _new(TcResult, (verdict, out, changed, tuple(retvals),
+                               redirect if verdict is TcVerdict.REDIRECT else None))
 
     def ingress(self, frame: bytes | bytearray | memoryview, *, mark: int = 0,
                 priority: int = 0) -> TcResult:
-        return self.run(TcDirection.INGRESS, frame, mark=mark, priority=priority)
+        return self._run(_TC_INGRESS, frame, mark, priority)
 
     def egress(self, frame: bytes | bytearray | memoryview, *, mark: int = 0,
                priority: int = 0) -> TcResult:
-        return self.run(TcDirection.EGRESS, frame, mark=mark, priority=priority)
+        return self._run(_TC_EGRESS, frame, mark, priority)
 
 
 _TCX_INGRESS = 46
@@ -428,8 +617,10 @@ class CgroupSkbVerdict(enum.IntEnum):
     DROP = 0
 
 
-@dataclass(frozen=True)
-class CgroupSkbResult:
+_CG_ALLOW, _CG_DROP = CgroupSkbVerdict.ALLOW, CgroupSkbVerdict.DROP
+
+
+class CgroupSkbResult(NamedTuple):
     """A packet through a cgroup's ingress or egress: the verdict, whether
     congestion notification was asked (egress bit 1), the skb fields the
     programs changed and each program's return value in run order."""
@@ -454,6 +645,7 @@ class CgroupSkbHook:
 
     def __init__(self, ifindex: int = 1) -> None:
         self.ifindex = ifindex
+        self._runner = skb_runner(False)
         self.chains = {egress: _DirectionalChain() for egress in (False, True)}
         for chain in self.chains.values():
             chain.hook_name = self.hook_name
@@ -484,37 +676,57 @@ class CgroupSkbHook:
             cgroup: int | None = None, mark: int = 0, priority: int = 0) -> CgroupSkbResult:
         """A socket of ``cgroup`` receives (or, with ``egress``, sends) the
         IP packet ``packet``."""
-        data = _check_packet(packet, self.hook_name)
+        return self._run(packet, egress, cgroup, mark, priority)
+
+    def _run(self, packet: bytes | bytearray | memoryview, egress: bool, cgroup: int | None,
+             mark: int, priority: int) -> CgroupSkbResult:
+        if type(packet) is bytes and 0 < len(packet) <= MAX_SKB_PACKET:
+            data = packet
+        else:
+            data = _check_packet(packet, self.hook_name)
         version = data[0] >> 4
         if version not in (4, 6):
             raise LibbpfError(errno.EAFNOSUPPORT, f"cgroup_skb: not an IPv4 or IPv6 packet "
                                                   f"(version {version})")
         proto = ETH_P_IP if version == 4 else ETH_P_IPV6
-        fields: dict[str, int | bytes] = {
-            "len": len(data), "mark": _u32(mark, "mark", self.hook_name),
-            "priority": _u32(priority, "priority", self.hook_name), "ifindex": self.ifindex,
-            "ingress_ifindex": 0 if egress else self.ifindex,
-            "protocol": int.from_bytes(proto.to_bytes(2, "big"), "little")}
-        ctx = native_skb_ctx(fields)
-        start = bytearray(ctx)
+        if type(mark) is not int or not 0 <= mark <= 0xFFFFFFFF:
+            _u32(mark, "mark", self.hook_name)
+        if type(priority) is not int or not 0 <= priority <= 0xFFFFFFFF:
+            _u32(priority, "priority", self.hook_name)
         allow, congestion = True, False
         retvals: list[int] = []
-        for att in self.chains[bool(egress)].attached_chain(cgroup):
-            run = run_skb(att.vm, data, ctx, writable_packet=False)
-            retval = run.result.retval & 0xFFFFFFFF
-            retvals.append(retval)
-            allow = allow and bool(retval & 1)
-            congestion = congestion or (egress and bool(retval & 2))
-        verdict = CgroupSkbVerdict.ALLOW if allow else CgroupSkbVerdict.DROP
-        return CgroupSkbResult(verdict, congestion, _changes(start, ctx), tuple(retvals))
+        chain = self.chains[bool(egress)].attached_chain(cgroup)
+        if not chain:
+            return CgroupSkbResult(CgroupSkbVerdict.ALLOW, False, {}, ())
+        slot = skb_slot(self._runner, data, 0, mark, _nbo16(proto), priority, self.ifindex,
+                        0 if egress else self.ifindex, 0, False, 0)
+        try:
+            buf = slot.ctx_buf
+            for att in chain:
+                retval = slot.run(att.vm, SKB_CTX_SIZE) & 0xFFFFFFFF
+                retvals.append(retval)
+                if not retval & 1:
+                    allow = False
+                if egress and retval & 2:
+                    congestion = True
+            after = _CHANGEABLE_UNPACK(buf)
+        except BaseException:
+            skb_spoil(slot)
+            raise
+        finally:
+            slot.busy = False
+        verdict = _CG_ALLOW if allow else _CG_DROP
+        before = (0, mark, 0, _nbo16(proto), priority, 0, _NO_CB, 0, 0)
+        changed = {} if after == before else _changed(after, before)
+        return _new(CgroupSkbResult, (verdict, congestion, changed, tuple(retvals)))
 
     def ingress(self, packet: bytes | bytearray | memoryview, *, cgroup: int | None = None,
                 mark: int = 0, priority: int = 0) -> CgroupSkbResult:
-        return self.run(packet, egress=False, cgroup=cgroup, mark=mark, priority=priority)
+        return self._run(packet, False, cgroup, mark, priority)
 
     def egress(self, packet: bytes | bytearray | memoryview, *, cgroup: int | None = None,
                mark: int = 0, priority: int = 0) -> CgroupSkbResult:
-        return self.run(packet, egress=True, cgroup=cgroup, mark=mark, priority=priority)
+        return self._run(packet, True, cgroup, mark, priority)
 
 
 _tc_hooks: dict[int, TcHook] = {}

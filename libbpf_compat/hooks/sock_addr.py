@@ -27,19 +27,26 @@ import struct
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from libbpf_compat.abi import windows as windows_abi
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.addresses import ip_address_packed
 from libbpf_compat.hooks.chain import Attachment, ProgramChain
+from libbpf_compat.hooks.fast_run import FastRunner
+from libbpf_compat.hooks.fast_run import new_result as _new
 from libbpf_compat.hooks.sock_trailer import (
+    CTX_WITH_TRAILER,
     NOT_AVAILABLE_32,
     NOT_AVAILABLE_64,
     REDIRECT_CONTEXT_MAX,
+    TRAILER_MAGIC,
+    TRAILER_OFFSET,
     NetworkContext,
     checked_cookie,
+    next_cookie,
     redirect_context,
-    with_trailer,
+    with_trailer_struct,
 )
 from libbpf_compat.hooks.xdp import XdpProgram
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
@@ -92,12 +99,14 @@ class _Point:
     name: str
     version: int  # 4 or 6
     sock_type: int | None  # None: the caller's protocol decides
+    #: the redirect context room (Windows redirects connections at connect)
+    redirect_room: int = 0
 
 
 #: The attach points: internal attach type -> what it is.
 ATTACH_POINTS: Mapping[int, _Point] = {
-    A.BPF_CGROUP_INET4_CONNECT: _Point("connect4", 4, None),
-    A.BPF_CGROUP_INET6_CONNECT: _Point("connect6", 6, None),
+    A.BPF_CGROUP_INET4_CONNECT: _Point("connect4", 4, None, REDIRECT_CONTEXT_MAX),
+    A.BPF_CGROUP_INET6_CONNECT: _Point("connect6", 6, None, REDIRECT_CONTEXT_MAX),
     A.BPF_CGROUP_INET4_BIND: _Point("bind4", 4, None),
     A.BPF_CGROUP_INET6_BIND: _Point("bind6", 6, None),
     A.BPF_CGROUP_UDP4_SENDMSG: _Point("sendmsg4", 4, SOCK_DGRAM),
@@ -112,6 +121,8 @@ ATTACH_POINTS: Mapping[int, _Point] = {
     _W + 17: _Point("listen6", 6, None),
 }
 _BY_NAME = {p.name: t for t, p in ATTACH_POINTS.items()}
+#: (base name: connect, bind, …; IP version) -> the attach type
+_KINDS = {(name[:-1], int(name[-1])): int(t) for name, t in _BY_NAME.items()}
 
 #: The network-context fields each attach point knows, as eBPF for Windows
 #: fills them (interface type, tunnel type, sub-interface index, next hop);
@@ -126,25 +137,27 @@ _NETWORK_FIELDS: Mapping[str, tuple[bool, bool, bool, bool]] = {
 }
 
 
-def _network_fields(point: str, net: NetworkContext,
-                    interface_luid: int) -> tuple[int, int, int, int] | None:
-    """What the trailer holds for a request at ``point``: the fields it
-    knows, all ones for the others; None where it offers no context."""
-    known = _NETWORK_FIELDS.get(point)
-    if known is None:
-        return None
+def _network_fields(known: tuple[bool, bool, bool, bool], net: NetworkContext,
+                    interface_luid: int) -> tuple[int, int, int, int, int]:
+    """What the trailer holds for a request at a point that knows the
+    ``known`` fields: net_ctx_valid 1, then the known fields, all ones for
+    the others (interface type, tunnel type, sub-interface index, next hop)."""
     next_hop = (interface_luid if net.next_hop_interface_luid is None
                 else net.next_hop_interface_luid)
-    return (net.interface_type if known[0] else NOT_AVAILABLE_32,
+    return (1, net.interface_type if known[0] else NOT_AVAILABLE_32,
             net.tunnel_type if known[1] else NOT_AVAILABLE_32,
             net.sub_interface_index if known[2] else NOT_AVAILABLE_32,
             next_hop & NOT_AVAILABLE_64 if known[3] else NOT_AVAILABLE_64)
 
+
+#: the trailer's network fields where a point offers no network context
+_NO_NETWORK = (0, 0, 0, 0, 0)
+_DEFAULT_NETWORK = NetworkContext()
+
 Address = str | ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@dataclass(frozen=True)
-class SockAddrResult:
+class SockAddrResult(NamedTuple):
     """One request through an attach point: the normalised verdict, the
     destination (user) address and port as the programs left them, whether
     they changed, and each program's raw return value in run order."""
@@ -172,15 +185,28 @@ def _point_name(attach_type: int) -> str:
     return point.name if point is not None else f"attach type {attach_type}"
 
 
-def _address(value: Address, version: int, what: str) -> IpAddress:
+_CTX_PACK = with_trailer_struct(NATIVE_SOCK_ADDR_CTX).pack_into
+#: user_ip6 (user_ip4 its first word) and user_port, after the family fields
+_USER_UNPACK = struct.Struct("<16sI").unpack_from
+_USER_AT = 8
+#: the trailer's redirect_size (cookie, magic, redirect_room before it)
+_REDIRECT_SIZE = struct.Struct("<I").unpack_from
+_REDIRECT_SIZE_AT = TRAILER_OFFSET + 20
+_LINUX_AF = AF_NUMBERS["linux"]
+_NO_ADDRESS = bytes(16)
+_REJECT = SockAddrVerdict.REJECT
+
+
+def _address(value: Address, version: int, what: str) -> tuple[IpAddress, bytes]:
+    """The address, and its bytes as the context holds them."""
     try:
-        addr = ipaddress.ip_address(value)
+        addr, packed, got = ip_address_packed(value)
     except ValueError as exc:
         raise LibbpfError(errno.EINVAL, f"sock_addr: invalid {what} {value!r}") from exc
-    if addr.version != version:
+    if got != version:
         raise LibbpfError(errno.EAFNOSUPPORT, f"sock_addr: {what} {addr} is not an "
                                               f"IPv{version} address")
-    return addr
+    return addr, packed
 
 
 def _port(value: int, what: str) -> int:
@@ -191,7 +217,7 @@ def _port(value: int, what: str) -> int:
 
 def _port_field(port: int) -> int:
     """A port as the context holds it: the network-order u16, zero-extended."""
-    return int.from_bytes(port.to_bytes(2, "big"), "little")
+    return (port & 0xFF) << 8 | port >> 8
 
 
 class SockAddrHook:
@@ -201,6 +227,7 @@ class SockAddrHook:
     def __init__(self) -> None:
         self._points: dict[int, ProgramChain] = {}
         self._lock = threading.Lock()
+        self._runner = FastRunner(CTX_WITH_TRAILER)
 
     def __repr__(self) -> str:
         n = sum(len(c.attached()) for c in self._points.values())
@@ -278,53 +305,82 @@ class SockAddrHook:
         attach point offers one (connect_authorization, recv_accept, bind;
         default: an Ethernet interface, no tunnel, the next hop on
         ``interface_luid``, sub-interface 0)."""
-        kind = self.attach_type_of(attach_type)
+        kind = attach_type if type(attach_type) is int and attach_type in ATTACH_POINTS else (
+            self.attach_type_of(attach_type))
         point = ATTACH_POINTS[kind]
-        addr = _address(address, point.version, "address")
-        _port(port, "port")
-        src = _address(source, point.version, "source address") if source is not None else None
-        _port(source_port, "source port")
-        if protocol not in (IPPROTO_TCP, IPPROTO_UDP):
+        addr, user = _address(address, point.version, "address")
+        if type(port) is not int or not 0 <= port <= 0xFFFF:
+            _port(port, "port")
+        if source is None:
+            src_bytes = _NO_ADDRESS
+        else:
+            src_bytes = _address(source, point.version, "source address")[1]
+        if type(source_port) is not int or not 0 <= source_port <= 0xFFFF:
+            _port(source_port, "source port")
+        if protocol != IPPROTO_TCP and protocol != IPPROTO_UDP:
             raise LibbpfError(errno.EPROTONOSUPPORT, f"sock_addr: protocol {protocol!r} "
                                                      "(TCP 6 or UDP 17)")
         if point.sock_type == SOCK_DGRAM and protocol != IPPROTO_UDP:
             raise LibbpfError(errno.EINVAL, f"sock_addr: {point.name} is for UDP requests")
         if type(process_id) is not int or process_id < 0:
             raise LibbpfError(errno.EINVAL, f"sock_addr: invalid process id {process_id!r}")
-        cookie = checked_cookie(socket_cookie, "sock_addr")
+        if socket_cookie is None:
+            cookie = next_cookie()
+        elif type(socket_cookie) is int and 0 < socket_cookie < 1 << 64:
+            cookie = socket_cookie
+        else:
+            cookie = checked_cookie(socket_cookie, "sock_addr")  # raises
         if network_context is not None and not isinstance(network_context, NetworkContext):
             raise LibbpfError(errno.EINVAL, f"sock_addr: network_context {network_context!r} "
                                             "is not a NetworkContext")
         if type(interface_luid) is not int or not 0 <= interface_luid <= NOT_AVAILABLE_64:
             raise LibbpfError(errno.EINVAL, f"sock_addr: invalid interface LUID "
                                             f"{interface_luid!r}")
-        network = _network_fields(point.name, (network_context or NetworkContext()).checked(
-            "sock_addr"), interface_luid)
+        net = (_DEFAULT_NETWORK if network_context is None
+               else network_context.checked("sock_addr"))
+        known = _NETWORK_FIELDS.get(point.name)
+        network = _NO_NETWORK if known is None else _network_fields(known, net, interface_luid)
         # Windows redirects connections (and keeps a redirect context) at connect
-        room = REDIRECT_CONTEXT_MAX if point.name in ("connect4", "connect6") else 0
+        room = point.redirect_room
         redirect: bytes | None = None
         sock_type = SOCK_STREAM if protocol == IPPROTO_TCP else SOCK_DGRAM
-        user = addr.packed.ljust(16, b"\0")
-        user_port = _port_field(port)
-        src_bytes = (src.packed if src is not None else b"").ljust(16, b"\0")
+        orig_user = user
+        user_port = orig_port = (port & 0xFF) << 8 | port >> 8
         retvals: list[int] = []
         verdict = SockAddrVerdict.ALLOW
-        for att in self._chain(kind, cgroup):
-            family = AF_NUMBERS.get(att.prog.abi, AF_NUMBERS["linux"])[point.version]
-            ctx = with_trailer(NATIVE_SOCK_ADDR_CTX.pack(
-                family, family, user, user_port, sock_type, protocol, src_bytes,
-                _port_field(source_port), compartment_id & 0xFFFFFFFF,
-                interface_luid), cookie, room, network=network)
-            retval = att.vm.run_repeat(ctx, 1).retval & 0xFFFFFFFF
-            redirect = redirect_context(ctx) or redirect
-            retvals.append(retval)
-            fields = NATIVE_SOCK_ADDR_CTX.unpack_from(ctx)
-            user, user_port = fields[2], fields[3]
-            verdict = normalise_verdict(att.prog.abi, retval)
-            if verdict == SockAddrVerdict.REJECT:
-                break
-            if att.prog.abi == "windows" and retval == _WINDOWS_PROCEED_HARD:
-                break
+        points = self._points.get(kind)
+        chain = points.attached_chain(cgroup) if points is not None else None
+        if chain:
+            src_port = _port_field(source_port)
+            compartment = compartment_id & 0xFFFFFFFF
+            slot = self._runner.slot()
+            try:
+                buf = slot.ctx_buf
+                version = point.version
+                for att in chain:
+                    abi = att.prog.abi
+                    family = AF_NUMBERS.get(abi, _LINUX_AF)[version]
+                    _CTX_PACK(buf, 0, family, family, user, user_port, sock_type, protocol,
+                              src_bytes, src_port, compartment, interface_luid, cookie,
+                              TRAILER_MAGIC, room, 0, 0, *network)
+                    retval = slot.run(att.vm, CTX_WITH_TRAILER) & 0xFFFFFFFF
+                    if room and _REDIRECT_SIZE(buf, _REDIRECT_SIZE_AT)[0]:
+                        redirect = redirect_context(buf) or redirect
+                    retvals.append(retval)
+                    user, user_port = _USER_UNPACK(buf, _USER_AT)
+                    verdicts = ABI_VERDICTS.get(abi)
+                    if verdicts is None:
+                        normalise_verdict(abi, retval)  # raises for the unknown ABI
+                    verdict = verdicts.get(retval, _REJECT)  # type: ignore[union-attr]
+                    if verdict is _REJECT:
+                        break
+                    if retval == _WINDOWS_PROCEED_HARD and abi == "windows":
+                        break
+            finally:
+                slot.busy = False
+        if user == orig_user and user_port == orig_port:  # the request as given
+            return _new(SockAddrResult, (verdict, addr, port, False, tuple(retvals), cookie,
+                                         redirect))
         size = 4 if point.version == 4 else 16
         new_addr = ipaddress.ip_address(bytes(user[:size]))
         new_port = int.from_bytes((user_port & 0xFFFF).to_bytes(2, "little"), "big")
@@ -332,12 +388,13 @@ class SockAddrHook:
                               (new_addr, new_port) != (addr, port), tuple(retvals), cookie,
                               redirect)
 
-    def _v(self, base: str, address: Address) -> str:
+    def _v(self, base: str, address: Address) -> int:
+        """The attach type of ``base`` (connect, bind, …) for ``address``'s family."""
         try:
-            version = ipaddress.ip_address(address).version
+            version = ip_address_packed(address)[2]
         except ValueError as exc:
             raise LibbpfError(errno.EINVAL, f"sock_addr: invalid address {address!r}") from exc
-        return f"{base}{version}"
+        return _KINDS[base, version]
 
     def connect(self, address: Address, port: int, **kw: Any) -> SockAddrResult:
         """A connect to ``address:port`` (connect4 or connect6 by address)."""

@@ -35,11 +35,20 @@ import ipaddress
 import struct
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.hooks.addresses import ip_address_packed
 from libbpf_compat.hooks.chain import ProgramChain
-from libbpf_compat.hooks.sock_trailer import checked_cookie, with_trailer
+from libbpf_compat.hooks.fast_run import FastRunner
+from libbpf_compat.hooks.fast_run import new_result as _new
+from libbpf_compat.hooks.sock_trailer import (
+    CTX_WITH_TRAILER,
+    TRAILER_MAGIC,
+    checked_cookie,
+    next_cookie,
+    with_trailer_struct,
+)
 from libbpf_compat.hooks.xdp import XdpProgram
 from libbpf_compat.uapi import BpfAttachType, BpfProgType
 
@@ -89,8 +98,7 @@ def op_code(abi: str, event: SockOpsEvent) -> int:
     return table[event]
 
 
-@dataclass(frozen=True)
-class SockOpsResult:
+class SockOpsResult(NamedTuple):
     """One event through the hook: each program's raw return value and
     ``reply`` (Linux ``args[0]`` after the run; 0 for Windows programs) in
     run order."""
@@ -102,9 +110,10 @@ class SockOpsResult:
     flow_id: int = 0
 
 
-def _address(value: Address, what: str) -> IpAddress:
+def _address(value: Address, what: str) -> tuple[IpAddress, bytes, int]:
+    """The address, its bytes as the context holds them and its version."""
     try:
-        return ipaddress.ip_address(value)
+        return ip_address_packed(value)
     except ValueError as exc:
         raise LibbpfError(errno.EINVAL, f"sock_ops: invalid {what} {value!r}") from exc
 
@@ -117,7 +126,42 @@ def _port(value: int, what: str) -> int:
 
 def _nbo16(port: int) -> int:
     """A port as a network-order u16 read as a little-endian u32."""
-    return int.from_bytes(port.to_bytes(2, "big"), "little")
+    return (port & 0xFF) << 8 | port >> 8
+
+
+_CTX_PACK = with_trailer_struct(NATIVE_SOCK_OPS_CTX).pack_into
+#: (abi, event's index in SockOpsEvent, ip version) -> (op, family,
+#: windows, args, state)
+_EVENT_FIELDS: dict[tuple[str, int, int],
+                    tuple[int, int, bool, tuple[int, int, int, int], int]] = {}
+#: args[0] (Linux's reply) in the native context
+_REPLY_UNPACK = struct.Struct("<I").unpack_from
+_REPLY_AT = 64
+
+
+def _event_fields(abi: str, event: SockOpsEvent,
+                  version: int) -> tuple[int, int, bool, tuple[int, int, int, int], int]:
+    """What the context holds for ``event`` as a program of ``abi`` sees
+    it (an ABI without op codes of its own sees Linux's)."""
+    key = (abi, list(SockOpsEvent).index(event), version)
+    out = _EVENT_FIELDS.get(key)
+    if out is None:
+        if abi not in OP_CODES:
+            abi = "linux"
+        deleted = event == SockOpsEvent.CONNECTION_DELETED
+        if abi == "windows":
+            out = (op_code(abi, event), AF_NUMBERS[abi][version], True, _NO_ARGS, 0)
+        else:
+            out = (op_code(abi, event), AF_NUMBERS[abi][version], False,
+                   _DELETED_ARGS if deleted else _NO_ARGS,
+                   BPF_TCP_CLOSE if deleted else BPF_TCP_ESTABLISHED)
+        _EVENT_FIELDS[key] = out
+    return out
+_NO_ARGS = (0, 0, 0, 0)
+_ACTIVE = SockOpsEvent.ACTIVE_ESTABLISHED
+_PASSIVE = SockOpsEvent.PASSIVE_ESTABLISHED
+_DELETED = SockOpsEvent.CONNECTION_DELETED
+_DELETED_ARGS = (BPF_TCP_ESTABLISHED, BPF_TCP_CLOSE, 0, 0)
 
 
 class SockOpsHook(ProgramChain):
@@ -126,6 +170,10 @@ class SockOpsHook(ProgramChain):
 
     hook_name = "sock_ops"
     prog_type = BpfProgType.BPF_PROG_TYPE_SOCK_OPS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runner = FastRunner(CTX_WITH_TRAILER)
 
     def attach(self, prog: XdpProgram, *, owner: object | None = None,
                cgroup: int | None = None) -> None:
@@ -148,46 +196,68 @@ class SockOpsHook(ProgramChain):
         and the flow ``flow_id`` (bpf_sock_ops_get_flow_id; 0 for a
         connection without one; None: the socket's cookie, which is as
         unique and as stable as a Windows flow id)."""
-        if not isinstance(event, SockOpsEvent):
+        return self._event(event, local, local_port, remote, remote_port, protocol, cgroup,
+                           compartment_id, interface_luid, socket_cookie, flow_id)
+
+    def _event(self, event: SockOpsEvent, local: Address, local_port: int, remote: Address,
+               remote_port: int, protocol: int, cgroup: int | None, compartment_id: int,
+               interface_luid: int, socket_cookie: int | None,
+               flow_id: int | None) -> SockOpsResult:
+        if type(event) is not SockOpsEvent:
             raise LibbpfError(errno.EINVAL, f"sock_ops: invalid event {event!r}")
-        laddr = _address(local, "local address")
-        raddr = _address(remote, "remote address")
-        if laddr.version != raddr.version:
+        laddr, lbytes, version = _address(local, "local address")
+        raddr, rbytes, rversion = _address(remote, "remote address")
+        if version != rversion:
             raise LibbpfError(errno.EAFNOSUPPORT, f"sock_ops: {laddr} and {raddr} are not of "
                                                   "one address family")
-        _port(local_port, "local port")
-        _port(remote_port, "remote port")
-        if protocol not in (IPPROTO_TCP, IPPROTO_UDP):
+        if type(local_port) is not int or not 0 <= local_port <= 0xFFFF:
+            _port(local_port, "local port")
+        if type(remote_port) is not int or not 0 <= remote_port <= 0xFFFF:
+            _port(remote_port, "remote port")
+        if protocol != IPPROTO_TCP and protocol != IPPROTO_UDP:
             raise LibbpfError(errno.EPROTONOSUPPORT, f"sock_ops: protocol {protocol!r} "
                                                      "(TCP 6 or UDP 17)")
-        cookie = checked_cookie(socket_cookie, "sock_ops")
+        if socket_cookie is None:
+            cookie = next_cookie()
+        elif type(socket_cookie) is int and 0 < socket_cookie < 1 << 64:
+            cookie = socket_cookie
+        else:
+            cookie = checked_cookie(socket_cookie, "sock_ops")  # raises
         if flow_id is None:
             flow_id = cookie
         elif type(flow_id) is not int or not 0 <= flow_id < 1 << 64:
             raise LibbpfError(errno.EINVAL, f"sock_ops: invalid flow id {flow_id!r}")
-        deleted = event == SockOpsEvent.CONNECTION_DELETED
-        lbytes = laddr.packed.ljust(16, b"\0")
-        rbytes = raddr.packed.ljust(16, b"\0")
+        chain = self.attached_chain(cgroup)
+        if not chain:
+            return _new(SockOpsResult, (event, (), (), flow_id))
         retvals: list[int] = []
         replies: list[int] = []
-        for att in self.attached_chain(cgroup):
-            abi = att.prog.abi if att.prog.abi in OP_CODES else "linux"
-            family = AF_NUMBERS[abi][laddr.version]
-            if abi == "windows":
-                lport, rport = _nbo16(local_port), _nbo16(remote_port)
-                args = (0, 0, 0, 0)
-                state = 0
-            else:
-                lport, rport = local_port, _nbo16(remote_port) << 16
-                args = (BPF_TCP_ESTABLISHED, BPF_TCP_CLOSE, 0, 0) if deleted else (0, 0, 0, 0)
-                state = BPF_TCP_CLOSE if deleted else BPF_TCP_ESTABLISHED
-            ctx = with_trailer(NATIVE_SOCK_OPS_CTX.pack(
-                op_code(abi, event), family, lbytes, lport, rbytes, rport, protocol,
-                compartment_id & 0xFFFFFFFF, interface_luid & 0xFFFFFFFFFFFFFFFF, *args, 1,
-                state), cookie, flow_id=flow_id)
-            retvals.append(att.vm.run_repeat(ctx, 1).retval & 0xFFFFFFFF)
-            replies.append(NATIVE_SOCK_OPS_CTX.unpack_from(ctx)[9] if abi == "linux" else 0)
-        return SockOpsResult(event, tuple(retvals), tuple(replies), flow_id)
+        compartment = compartment_id & 0xFFFFFFFF
+        luid = interface_luid & 0xFFFFFFFFFFFFFFFF
+        event_index = 0 if event is _ACTIVE else 1 if event is _PASSIVE else 2
+        lport_nbo = (local_port & 0xFF) << 8 | local_port >> 8
+        rport_nbo = (remote_port & 0xFF) << 8 | remote_port >> 8
+        slot = self._runner.slot()
+        try:
+            buf = slot.ctx_buf
+            for att in chain:
+                abi = att.prog.abi
+                fields = _EVENT_FIELDS.get((abi, event_index, version))
+                if fields is None:
+                    fields = _event_fields(abi, event, version)
+                op, family, windows, args, state = fields
+                if windows:
+                    lport, rport = lport_nbo, rport_nbo
+                else:
+                    lport, rport = local_port, rport_nbo << 16
+                _CTX_PACK(buf, 0, op, family, lbytes, lport, rbytes, rport, protocol,
+                          compartment, luid, *args, 1, state, cookie, TRAILER_MAGIC, 0, 0,
+                          flow_id, 0, 0, 0, 0, 0)
+                retvals.append(slot.run(att.vm, CTX_WITH_TRAILER) & 0xFFFFFFFF)
+                replies.append(0 if windows else _REPLY_UNPACK(buf, _REPLY_AT)[0])
+        finally:
+            slot.busy = False
+        return _new(SockOpsResult, (event, tuple(retvals), tuple(replies), flow_id))
 
     def established(self, local: Address, local_port: int, remote: Address, remote_port: int,
                     *, passive: bool = False, protocol: int = IPPROTO_TCP,
@@ -196,21 +266,17 @@ class SockOpsHook(ProgramChain):
                     flow_id: int | None = None) -> SockOpsResult:
         """A connection established: actively (a connect) or, with
         ``passive``, by an accept."""
-        event = SockOpsEvent.PASSIVE_ESTABLISHED if passive else SockOpsEvent.ACTIVE_ESTABLISHED
-        return self.event(event, local, local_port, remote, remote_port, protocol=protocol,
-                          cgroup=cgroup, compartment_id=compartment_id,
-                          interface_luid=interface_luid, socket_cookie=socket_cookie,
-                          flow_id=flow_id)
+        return self._event(_PASSIVE if passive else _ACTIVE, local, local_port, remote,
+                           remote_port, protocol, cgroup, compartment_id, interface_luid,
+                           socket_cookie, flow_id)
 
     def deleted(self, local: Address, local_port: int, remote: Address, remote_port: int, *,
                 protocol: int = IPPROTO_TCP, cgroup: int | None = None,
                 compartment_id: int = 1, interface_luid: int = 0,
                 socket_cookie: int | None = None, flow_id: int | None = None) -> SockOpsResult:
         """A connection deleted (closed)."""
-        return self.event(SockOpsEvent.CONNECTION_DELETED, local, local_port, remote,
-                          remote_port, protocol=protocol, cgroup=cgroup,
-                          compartment_id=compartment_id, interface_luid=interface_luid,
-                          socket_cookie=socket_cookie, flow_id=flow_id)
+        return self._event(_DELETED, local, local_port, remote, remote_port, protocol, cgroup,
+                           compartment_id, interface_luid, socket_cookie, flow_id)
 
 
 _default_hook: SockOpsHook | None = None

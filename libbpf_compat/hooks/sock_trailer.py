@@ -18,8 +18,8 @@ from __future__ import annotations
 import errno
 import itertools
 import struct
-import threading
 from dataclasses import dataclass
+from typing import Any
 
 from libbpf_compat._native import ffi, lib
 from libbpf_compat.errors import LibbpfError
@@ -65,20 +65,20 @@ class NetworkContext:
                                                 f"{name} {value!r}")
         return self
 
+
 _cookies = itertools.count(1)
-_cookie_lock = threading.Lock()
 
 
 def next_cookie() -> int:
-    """A cookie no other socket of this process was given."""
-    with _cookie_lock:
-        return next(_cookies)
+    """A cookie no other socket of this process was given (the counter's
+    next() is one atomic step)."""
+    return next(_cookies)
 
 
 def checked_cookie(cookie: int | None, what: str) -> int:
     """The host's cookie checked, or a new one."""
     if cookie is None:
-        return next_cookie()
+        return next(_cookies)
     if type(cookie) is not int or not 0 < cookie < 1 << 64:
         raise LibbpfError(errno.EINVAL, f"{what}: invalid socket cookie {cookie!r}")
     return cookie
@@ -99,7 +99,30 @@ def with_trailer(native_ctx: bytes, cookie: int, redirect_room: int = 0, *,
     return out
 
 
-def redirect_context(ctx: bytes | bytearray) -> bytes | None:
+#: the whole context a socket hook runs on: native context and trailer
+CTX_WITH_TRAILER = TRAILER_OFFSET + _SIZE
+_MAGIC: int = lib.LBC_SOCK_CTX_MAGIC
+
+
+def with_trailer_struct(native: struct.Struct) -> struct.Struct:
+    """A Struct packing the whole context a socket hook runs on in one
+    call: ``native``'s fields, then the trailer's cookie, magic,
+    redirect_room and redirect_size, then its flow_id, net_ctx_valid and
+    network context (interface type, tunnel type, sub-interface index,
+    next-hop LUID); every other byte zero -- what :func:`with_trailer` builds."""
+    assert native.format.startswith("<") and native.size <= TRAILER_OFFSET
+    out = struct.Struct(f"{native.format}{TRAILER_OFFSET - native.size}x{_HEAD.format[1:]}"
+                        f"{_TAIL_AT - TRAILER_OFFSET - _HEAD.size}x{_TAIL.format[1:]}"
+                        f"{CTX_WITH_TRAILER - _TAIL_AT - _TAIL.size}x")
+    assert out.size == CTX_WITH_TRAILER
+    return out
+
+
+#: the trailer's magic, for packing with a with_trailer_struct()
+TRAILER_MAGIC = _MAGIC
+
+
+def redirect_context(ctx: Any) -> bytes | None:
     """The redirect context a program set in ``ctx``, None when none."""
     size = _HEAD.unpack_from(ctx, TRAILER_OFFSET)[3]
     if not size:
@@ -109,14 +132,17 @@ def redirect_context(ctx: bytes | bytearray) -> bytes | None:
 
 
 __all__ = [
+    "CTX_WITH_TRAILER",
     "IF_TYPE_ETHERNET_CSMACD",
     "NOT_AVAILABLE_32",
     "NOT_AVAILABLE_64",
     "REDIRECT_CONTEXT_MAX",
+    "TRAILER_MAGIC",
     "TRAILER_OFFSET",
     "NetworkContext",
     "checked_cookie",
     "next_cookie",
     "redirect_context",
     "with_trailer",
+    "with_trailer_struct",
 ]

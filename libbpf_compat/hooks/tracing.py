@@ -34,6 +34,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from libbpf_compat.abi.ctx_rewrite import context_extent
 from libbpf_compat.errors import LibbpfError
@@ -53,6 +54,8 @@ from libbpf_compat.hooks.contexts import (
     TRACEPOINT_RECORD,
     TRACING_LAYOUTS,
 )
+from libbpf_compat.hooks.fast_run import FastRunner
+from libbpf_compat.hooks.fast_run import new_result as _new
 from libbpf_compat.hooks.xdp import XdpProgram
 from libbpf_compat.runtime import Runtime, Task
 from libbpf_compat.uapi import BpfProgType
@@ -97,11 +100,14 @@ def pt_regs(**regs: int) -> bytes:
     return bytes(out)
 
 
-@dataclass(frozen=True)
-class FireResult:
+class FireResult(NamedTuple):
     """One event: each attached program's return value in run order."""
 
     retvals: tuple[int, ...] = ()
+
+
+#: the largest context an event source runs on
+_LARGEST_CTX = max(MAX_TRACE_SIZE, RAW_TP_NATIVE.size, PT_REGS_SIZE + 16)
 
 
 class EventSource(ProgramChain):
@@ -114,6 +120,7 @@ class EventSource(ProgramChain):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
+        self._runner = FastRunner(_LARGEST_CTX)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}: {len(self.attached())} programs>"
@@ -137,20 +144,41 @@ class EventSource(ProgramChain):
 
     def _run(self, chain: list[XdpProgram], ctx: bytes | bytearray | memoryview,
              task: Task | None) -> FireResult:
-        data = self._ctx(ctx)
-        retvals: list[int] = []
-        for prog in chain:
-            vm = prog.vm
-            if vm is None:
-                continue
-            with running_as(vm, task):
-                # each program gets a fresh copy: the context is read-only
-                retvals.append(vm.run_repeat(bytearray(data), 1).retval)
+        if type(ctx) is not bytes or len(ctx) != self.ctx_size:
+            ctx = self._ctx(ctx)
+        return self._run_on(chain, ctx, task)
+
+    def _run_on(self, chain: list[XdpProgram], data: bytes | bytearray,
+                task: Task | None) -> FireResult:
+        """Run each program of ``chain`` on a fresh copy of ``data`` (the
+        context is read-only) as ``task``."""
+        if not chain:
+            return FireResult(())
+        size = len(data)
+        slot = self._runner.slot()
+        try:
+            buf = slot.ctx_buf
+            if len(chain) == 1 and task is None and chain[0].vm is not None:
+                buf[0:size] = data
+                return _new(FireResult, ((slot.run(chain[0].vm, size),),))
+            retvals: list[int] = []
+            for prog in chain:
+                vm = prog.vm
+                if vm is None:
+                    continue
+                buf[0:size] = data
+                if task is None:
+                    retvals.append(slot.run(vm, size))
+                else:
+                    with running_as(vm, task):
+                        retvals.append(slot.run(vm, size))
+        finally:
+            slot.busy = False
         return FireResult(tuple(retvals))
 
     def fire(self, ctx: bytes | bytearray | memoryview, *, task: Task | None = None) -> FireResult:
         """The event happens with context ``ctx`` in ``task``."""
-        return self._run(self.attached(), ctx, task)
+        return self._run([a.prog for a in self._chain[:]], ctx, task)
 
 
 def _extent(prog: XdpProgram) -> int:
@@ -211,13 +239,7 @@ class RawTracepointSource(EventSource):
     def _run(self, chain: list[XdpProgram], ctx: bytes | bytearray | memoryview,
              task: Task | None) -> FireResult:
         data = self._ctx(ctx)
-        padded = data + bytearray(RAW_TP_NATIVE.size - len(data))
-        retvals: list[int] = []
-        for prog in chain:
-            if prog.vm is not None:
-                with running_as(prog.vm, task):
-                    retvals.append(prog.vm.run_repeat(bytearray(padded), 1).retval)
-        return FireResult(tuple(retvals))
+        return self._run_on(chain, data + bytearray(RAW_TP_NATIVE.size - len(data)), task)
 
 
 class KprobeSource(EventSource):
