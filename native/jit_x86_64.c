@@ -353,13 +353,23 @@ static void emit_map_op(jit_buf *j, const lbc_insn *in)
     lbc_map *m = (lbc_map *)(uintptr_t)in->imm;
     size_t jdone = 0, jdone2 = 0;
     if (in->op == LBC_OP_MAP_LOOKUP && m->fast != LBC_FAST_OTHER) {
-        /* as Linux's map_gen_lookup: index check, values + index * elem
-         * (the map's fields are read as it runs: pinning may move them) */
+        /* as Linux's map_gen_lookup: index check, values + index * elem.
+         * An array's size and element size never change: they are
+         * immediates. Its values are read as it runs: pinning may move them. */
         mov_imm64(j, R10, (uint64_t)(uintptr_t)m);
         op_rm(j, 0, 0x8b, R11, RSI, 0, 0);                                        /* r11d = *(u32 *)r2 */
-        op_rm(j, 0, 0x3b, R11, R10, (int32_t)offsetof(lbc_map, max_entries), 0);  /* cmp */
+        rex(j, 0, 0, R11, 0); b1(j, 0x81); modrm_rr(j, 7, R11); b4(j, m->max_entries); /* cmp */
         const size_t jnull = jcc(j, CC_AE);
-        op_rm(j, 1, 0x0faf, R11, R10, (int32_t)offsetof(lbc_map, array_elem_bytes), 0);
+        const uint64_t elem = m->array_elem_bytes;
+        if (elem && !(elem & (elem - 1))) {                                        /* shl r11, log2 */
+            unsigned shift = 0;
+            while ((UINT64_C(1) << shift) != elem) shift++;
+            if (shift) { rex(j, 1, 0, R11, 0); b1(j, 0xc1); modrm_rr(j, 4, R11); b1(j, shift); }
+        } else if (elem <= INT32_MAX) {                                            /* imul r11, r11, elem */
+            rex(j, 1, R11, R11, 0); b1(j, 0x69); modrm_rr(j, R11, R11); b4(j, (uint32_t)elem);
+        } else {
+            op_rm(j, 1, 0x0faf, R11, R10, (int32_t)offsetof(lbc_map, array_elem_bytes), 0);
+        }
         op_rm(j, 1, 0x03, R11, R10, (int32_t)offsetof(lbc_map, array_values), 0);
         size_t jslow = 0;
         if (m->fast == LBC_FAST_ARRAY) {

@@ -6,12 +6,20 @@ suites run every test interpreted and as machine code (conftest.vm_mode)."""
 from __future__ import annotations
 
 import errno
+import os
+import struct
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.libbpf_maps import bpf_map_create, bpf_map_update_elem
+from libbpf_compat.mapstore import fd_table
+from libbpf_compat.object import Program
+from libbpf_compat.prog_load import bpf_prog_load
+from libbpf_compat.test_run import bpf_prog_test_run_opts, bpf_test_run_opts
+from libbpf_compat.uapi import BpfMapType, BpfProgType
 from libbpf_compat.vm import JIT_ENV, HelperFn, StopProgram, TailCall, Vm, VmError
 from tests import rawcode as rc
 from tests.jit_support import JIT_PLATFORM
@@ -270,3 +278,42 @@ def test_stop_inside_an_interpreted_tail_call_target_ends_the_run(jit_allowed: N
 
     target.register_helper(13, stop)
     assert _tail_caller(target, jit=True).run(b"\x00") == 42
+
+
+
+@pytest.mark.parametrize("value_size", [4, 8, 12, 20, 64, 100])
+def test_inline_array_lookup_for_every_element_size(value_size: int) -> None:
+    """The JIT's inline ARRAY lookup (a shift for power-of-two elements, a
+    multiply otherwise) finds each element and refuses indexes past the end."""
+    entries = 5
+    map_fd = bpf_map_create(BpfMapType.BPF_MAP_TYPE_ARRAY, "arr", 4, value_size, entries)
+    fds = [map_fd]
+    try:
+        for i in range(entries):
+            value = bytes((i * 7 + k) & 0xFF for k in range(value_size))
+            bpf_map_update_elem(map_fd, struct.pack("<I", i), value)
+        for index in [*range(entries), entries, 0xFFFFFFFF]:
+            insns = b"".join([
+                rc.st(rc.W, 10, -4, index if index < 1 << 31 else index - (1 << 32)),
+                rc.lddw(1, map_fd, src=1),
+                rc.movr(2, 10), rc.alu("add", 2, -4, reg=False),
+                rc.call(1),
+                rc.jmp("jeq", 0, 0, 2, reg=False),
+                rc.ldx(rc.B, 0, 0, value_size - 1),
+                rc.exit_(),
+                rc.mov(0, 0x1FF), rc.exit_(),
+            ])
+            fd = bpf_prog_load(BpfProgType.BPF_PROG_TYPE_XDP, "lookup", "GPL", insns,
+                               len(insns) // 8)
+            fds.append(fd)
+            prog = fd_table.get(fd)
+            assert isinstance(prog, Program) and prog.vm is not None
+            if JIT_PLATFORM and os.environ.get(JIT_ENV) != "0":
+                assert prog.vm.jitted, prog.vm.jit_note
+            opts = bpf_test_run_opts(data_in=bytes(64))
+            bpf_prog_test_run_opts(fd, opts)
+            expected = (index * 7 + value_size - 1) & 0xFF if index < entries else 0x1FF
+            assert opts.retval == expected, (value_size, index)
+    finally:
+        for fd in fds:
+            fd_table.close(fd)
