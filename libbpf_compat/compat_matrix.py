@@ -357,8 +357,11 @@ PLANNED = [
      "cgroup_sock, lwt_*, sk_skb, sk_msg, sk_lookup, flow_dissector, cgroup_sysctl, "
      "cgroup_sockopt, tracing (fentry/fexit), lsm, struct_ops, netfilter … load but have "
      "no hook (every eBPF-for-Windows program type has one, see Hooks)"),
-    ("verifier", "missing", "missing",
-     "programs run bounds-checked until the verifier issue lands"),
+    ("verifier", "partly", "partly",
+     "every program is verified at load (EACCES with a log) and verified programs run "
+     "unchecked, as JIT code on x86-64; programs passing a callback (bpf_loop, "
+     "bpf_for_each_map_elem) load unverified and run bounds-checked; loop termination "
+     "is only checked for loops no feasible edge leaves"),
 ]
 
 
