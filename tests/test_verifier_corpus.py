@@ -17,7 +17,10 @@ from tests.shared_data import shared_path
 #: several types is checked against each region -- build/twotypes.o's stack-or-map
 #: byte read is refused, its joined offset says nothing of either -- and Cilium's
 #: bpf_lxc.o 2/10 loses a correlated branch before its perf_event_output.)
-PROVEN_VERIFIED_FLOOR = 246
+PROVEN_VERIFIED_FLOOR = 248
+#: (248 since .text sub-programs that other programs call, bpf2bpf.o's add1 and add2,
+#: are verified as part of their callers, as libbpf loads them, instead of alone with
+#: an assumed context.)
 #: (b) PREVAIL-unproven programs the kernel refused for memory safety, rejected here.
 #: (11 before the Windows helpers had prototypes: the twelfth, timeout-29db…'s
 #: bind_test_caller, is a safe Windows bind program -- trace_printk2 and a tail call --
@@ -55,3 +58,17 @@ def test_known_unsafe_programs_are_rejected(corpus: CorpusResult) -> None:
                 ("build/packet_reallocate.o", "reallocate_invalidates")]:
         if key in verdicts:
             assert verdicts[key] == "rejected", key
+
+
+def test_sub_programs_are_verified_in_their_callers(corpus: CorpusResult) -> None:
+    """libbpf loads a called ``.text`` function only inside its callers: the corpus
+    verifies it there, and says so."""
+    subs = {(s.obj, s.function): s for s in corpus.sections if s.callers}
+    add1 = subs.get(("build/bpf2bpf.o", "add1"))
+    if add1 is None:
+        pytest.skip("build/bpf2bpf.o is not in this corpus")
+    assert add1.callers == ("func",)
+    assert add1.verdict == "verified"
+    assert "add1 is a sub-program: verified as part of func" in summary(corpus)
+    # a .text function no program calls is still checked as a program of its own
+    assert ("build/twotypes.o", "func") not in subs

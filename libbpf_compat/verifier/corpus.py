@@ -25,6 +25,7 @@ from pathlib import Path
 
 from libbpf_compat.elf.log import libbpf_set_print
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.object import BpfObject, bpf_object_open_opts
 from libbpf_compat.uapi import BpfProgType
 from libbpf_compat.verify import ProgramReport, verify_object
 
@@ -45,6 +46,10 @@ class SectionResult:
     proven_by_prevail: bool
     report: ProgramReport | None
     error: str = ""
+    #: a ``.text`` sub-program that programs of its object call: libbpf loads it only
+    #: as part of them, so it is verified in them (the report is the first caller's
+    #: that fails, else the first's)
+    callers: tuple[str, ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -160,11 +165,32 @@ def _one(path: Path, rel: str, section: str, function: str, proven: bool,
     if not path.is_file():
         return SectionResult(rel, section, function, proven, None, "absent")
     try:
+        callers = _callers(path, section, function)
+        if callers:
+            reports = [verify_object(path, program=c, default_type=default_type).programs[0]
+                       for c in callers]
+            failed = [r for r in reports if not r.ok]
+            return SectionResult(rel, section, function, proven, (failed or reports)[0],
+                                 callers=callers)
         report = verify_object(path, section=section, program=function,
                                default_type=default_type)
     except LibbpfError as exc:
         return SectionResult(rel, section, function, proven, None, str(exc))
     return SectionResult(rel, section, function, proven, report.programs[0])
+
+
+def _callers(path: Path, section: str, function: str) -> tuple[str, ...]:
+    """The programs of the object that call ``function`` when it is a ``.text``
+    sub-program; empty for a program of its own."""
+    if section != ".text":
+        return ()
+    obj = BpfObject.open_file(path, bpf_object_open_opts())
+    try:
+        if not any(p.name == function for p in obj.subprograms):
+            return ()
+        return tuple(p.name for p in obj.programs if function in p.subprograms)
+    finally:
+        obj.close()
 
 
 def summary(result: CorpusResult) -> str:
@@ -179,6 +205,10 @@ def summary(result: CorpusResult) -> str:
     if unsupported:
         lines.append("    unsupported program types: " + ", ".join(
             f"{t} ({n})" for t, n in sorted(unsupported.items())))
+    for s in proven:
+        if s.callers:
+            lines.append(f"    {s.obj} {s.section} {s.function} is a sub-program: "
+                         f"{s.verdict} as part of {', '.join(s.callers)}")
     for s in proven:
         if s.verdict not in ("verified", "unsupported"):
             why = s.error or (s.report.messages[0] if s.report and s.report.messages else "")
