@@ -2,7 +2,8 @@
 
 - :mod:`~libbpf_compat.verifier.cases`: PREVAIL-style YAML test cases as typed objects;
 - :mod:`~libbpf_compat.verifier.cfg`: basic blocks and successors;
-- :mod:`~libbpf_compat.verifier.numeric`: signed/unsigned 64-bit intervals and ALU transfer;
+- :mod:`~libbpf_compat.verifier.numeric`: signed/unsigned 64- and 32-bit intervals and
+  known bits (:mod:`~libbpf_compat.verifier.knownbits`), ALU transfer and branch refinement;
 - :mod:`~libbpf_compat.verifier.types`: register types with offsets;
 - :mod:`~libbpf_compat.verifier.stack`: per-byte stack contents;
 - :mod:`~libbpf_compat.verifier.checks` and :mod:`~libbpf_compat.verifier.log`: safety

@@ -225,7 +225,7 @@ def alu(state: State, insn: Instruction, options: Options, pc: int = -1) -> None
         else:
             if use_src:
                 require(checks.number(insn.src, src))
-            regs[d] = _number(numeric.zext32(src.value.low32))
+            regs[d] = _number(numeric.truncate32(src.value))
         return
     if code == op.ALU_END:
         require(checks.number(d, dst))
