@@ -287,7 +287,8 @@ def _prog_type_rows() -> Iterable[str]:
                       "bpf_program__attach) and through bpf_prog_test_run_opts")
         elif prog_type == BpfProgType.BPF_PROG_TYPE_SOCK_OPS:
             status = ("partly supported: loads and runs on the sock_ops hook (established and "
-                      "deleted connections, op codes in the program's ABI numbering; attach "
+                      "deleted connections, op codes in the program's ABI numbering, Linux's "
+                      "TCP fields from the host's stats; attach "
                       "via bpf_program__attach_cgroup, or bpf_program__attach for "
                       "eBPF-for-Windows objects) and through bpf_prog_test_run_opts")
         elif prog_type == windows_abi.INTERNAL_PROG_PROCESS:

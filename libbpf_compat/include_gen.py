@@ -46,6 +46,7 @@ def render_helper_defs() -> str:
         "",
         "struct bpf_spin_lock;",
         "struct __sk_buff;",
+        "struct bpf_sock_ops;",
         "",
         "#if defined(LBC_ABI_WINDOWS)",
         *windows,

@@ -332,7 +332,8 @@ def _run_sock_ops(prog: Program, opts: bpf_test_run_opts, repeat: int) -> None:
         if any(b and not m for b, m in zip(ctx_in, offered, strict=True)):
             raise LibbpfError(errno.EINVAL, "ctx_in: only the bpf_sock_ops fields this hook "
                                             "offers may be set (op, args, family, addresses, "
-                                            "ports, is_fullsock, state)")
+                                            "ports, is_fullsock, state, the TCP fields up to "
+                                            "bytes_acked)")
         v6 = struct.unpack_from("<I", ctx_in, 20)[0] == _LINUX_AF_INET6
         skip = frozenset({"local_ip4", "remote_ip4"} if v6 else {"local_ip6", "remote_ip6"})
     _run_on_context(prog, opts, repeat, ctx_in, layout, SOCK_OPS_NATIVE, skip)

@@ -78,3 +78,24 @@ HELPER(sock_ops_get_flow_id)
     const lbc_sock_trailer *t = trailer(ex, r1);
     return t ? t->flow_id : 0;
 }
+
+/* bpf_sock_ops_cb_flags_set(bpf_sock, argval) (Linux): set the connection's
+ * callback flags (BPF_SOCK_OPS_*_CB_FLAG bits Linux knows) in the run's
+ * sock_ops context, where the hook reads them back for the connection's
+ * later events. Returns, as Linux, the bits of argval it could not set (0
+ * when all are known), or -EINVAL when the socket is not a full one (or the
+ * context is not the run's sock_ops one). */
+HELPER(sock_ops_cb_flags_set)
+{
+    (void)data, (void)r3, (void)r4, (void)r5;
+    if (!trailer(ex, r1)) return ERR(EINVAL);
+    uint8_t *ctx = (uint8_t *)(uintptr_t)r1;
+    uint32_t fullsock;
+    memcpy(&fullsock, ctx + LBC_SOCK_OPS_IS_FULLSOCK_OFFSET, sizeof fullsock);
+    if (!fullsock) return ERR(EINVAL);
+    uint32_t argval = (uint32_t)r2;
+    uint32_t flags = argval & LBC_SOCK_OPS_ALL_CB_FLAGS;
+    memcpy(ctx + LBC_SOCK_OPS_CB_FLAGS_OFFSET, &flags, sizeof flags);
+    /* an int in Linux: the unknown bits, sign-extended */
+    return (uint64_t)(int64_t)(int32_t)(argval & ~(uint32_t)LBC_SOCK_OPS_ALL_CB_FLAGS);
+}

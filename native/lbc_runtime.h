@@ -173,7 +173,12 @@ typedef struct lbc_process_trailer {
  * context, at LBC_SOCK_TRAILER_OFFSET from its start: the socket's cookie
  * and, for requests that take one (Windows connect redirection), room for
  * the redirect context a program sets. */
-#define LBC_SOCK_TRAILER_OFFSET 128
+#define LBC_SOCK_TRAILER_OFFSET 192
+/* The native sock_ops context's fields bpf_sock_ops_cb_flags_set reads and
+ * writes (hooks/contexts.py SOCK_OPS_NATIVE), and the flags Linux knows. */
+#define LBC_SOCK_OPS_IS_FULLSOCK_OFFSET 80
+#define LBC_SOCK_OPS_CB_FLAGS_OFFSET 96
+#define LBC_SOCK_OPS_ALL_CB_FLAGS 0x7F
 #define LBC_SOCK_CTX_MAGIC 1396916812u /* "LBCS" */
 #define LBC_REDIRECT_CONTEXT_MAX 256
 typedef struct lbc_sock_trailer {
@@ -269,6 +274,7 @@ uint64_t lbc_helper_get_socket_cookie(lbc_exec *ex, void *data, uint64_t r1, uin
 uint64_t lbc_helper_sock_addr_set_redirect_context(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_sock_addr_get_network_context(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_sock_ops_get_flow_id(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t lbc_helper_sock_ops_cb_flags_set(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_map_push_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_map_pop_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t lbc_helper_map_peek_elem(lbc_exec *ex, void *data, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);

@@ -74,6 +74,7 @@ C_DECLS: dict[str, tuple[str, str]] = {
     "sock_addr_get_network_context": ("int", "bpf_sock_addr_t *ctx, void *data, "
                                               "__u32 data_size"),
     "sock_ops_get_flow_id": ("__u64", "bpf_sock_ops_t *ctx"),
+    "sock_ops_cb_flags_set": ("long", "struct bpf_sock_ops *bpf_sock, int argval"),
     "process_get_image_path": ("int", "process_md_t *ctx, __u8 *path, __u32 path_length"),
     "skb_load_bytes": ("long", "const void *skb, __u32 offset, void *to, __u32 len"),
     "skb_store_bytes": ("long", "struct __sk_buff *skb, __u32 offset, const void *from, "

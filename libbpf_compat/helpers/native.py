@@ -33,6 +33,7 @@ C_HELPER_NAMES: tuple[str, ...] = (
     "map_lookup_and_delete_elem", "sample_ebpf_extension_helper_function1",
     "sample_ebpf_extension_find", "sample_ebpf_extension_replace", "for_each_map_elem",
     "process_get_image_path", "sock_addr_get_network_context", "sock_ops_get_flow_id",
+    "sock_ops_cb_flags_set",
 )
 
 

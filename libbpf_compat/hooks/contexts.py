@@ -161,13 +161,22 @@ SOCK_ADDR_WINDOWS = CtxLayout("bpf_sock_addr_t", 64, (
     CtxField("interface_luid", 56, 8),
 ))
 
+#: The u32 TCP fields of Linux ``struct bpf_sock_ops`` in its order (``state``, between
+#: bpf_sock_ops_cb_flags and rtt_min there, aside): the native context holds them in
+#: this order from offset 88, then bytes_received and bytes_acked (u64).
+SOCK_OPS_TCP_U32 = (
+    "snd_cwnd", "srtt_us", "bpf_sock_ops_cb_flags", "rtt_min", "snd_ssthresh", "rcv_nxt",
+    "snd_nxt", "snd_una", "mss_cache", "ecn_flags", "rate_delivered", "rate_interval_us",
+    "packets_out", "retrans_out", "total_retrans", "segs_in", "data_segs_in", "segs_out",
+    "data_segs_out", "lost_out", "sacked_out", "sk_txhash")
+
 #: The native sock_ops context: every field either ABI has, each once. The
 #: v4 and v6 addresses share storage; ports are u32 filled per program as
 #: its ABI holds them (Linux: remote_port the network-order u16 in the upper
 #: half, local_port in host order; Windows: both the network-order u16 in
 #: the low half); ``op`` and ``family`` are in the program's ABI numbering.
 #: ``args`` is Linux's args/reply union (the program may write its reply).
-SOCK_OPS_NATIVE = CtxLayout("lbc_sock_ops_ctx", 88, (
+SOCK_OPS_NATIVE = CtxLayout("lbc_sock_ops_ctx", 192, (
     CtxField("op", 0, 4),
     CtxField("family", 4, 4),
     CtxField("local_ip4", 8, 4),
@@ -182,12 +191,19 @@ SOCK_OPS_NATIVE = CtxLayout("lbc_sock_ops_ctx", 88, (
     CtxField("args", 64, 16, writable=True),
     CtxField("is_fullsock", 80, 4),
     CtxField("state", 84, 4),
+    *(CtxField(name, 88 + 4 * i, 4, writable=name == "sk_txhash")
+      for i, name in enumerate(SOCK_OPS_TCP_U32)),
+    CtxField("bytes_received", 176, 8),
+    CtxField("bytes_acked", 184, 8),
 ))
 
 #: Linux ``struct bpf_sock_ops`` (the fields this hook offers, at the
 #: kernel's offsets): op, the args/reply union (writable, as the kernel
-#: lets a program write its reply), family, addresses, ports, is_fullsock
-#: and state. Other fields (snd_cwnd, sk, …) fail at load.
+#: lets a program write its reply), family, addresses, ports, is_fullsock,
+#: state and the TCP fields (what the host's
+#: :class:`~libbpf_compat.hooks.sock_ops.TcpStats` says; 0 without them),
+#: ``sk_txhash`` writable as in Linux. The pointer fields (sk, skb_data,
+#: skb_data_end), skb_len and skb_tcp_flags fail at load.
 SOCK_OPS_LINUX = CtxLayout("struct bpf_sock_ops", 216, (
     CtxField("op", 0, 4),
     CtxField("args", 4, 16, writable=True),
@@ -199,7 +215,14 @@ SOCK_OPS_LINUX = CtxLayout("struct bpf_sock_ops", 216, (
     CtxField("remote_port", 64, 4),
     CtxField("local_port", 68, 4),
     CtxField("is_fullsock", 72, 4),
+    CtxField("snd_cwnd", 76, 4),
+    CtxField("srtt_us", 80, 4),
+    CtxField("bpf_sock_ops_cb_flags", 84, 4),
     CtxField("state", 88, 4),
+    *(CtxField(name, 92 + 4 * i, 4, writable=name == "sk_txhash")
+      for i, name in enumerate(SOCK_OPS_TCP_U32[3:])),
+    CtxField("bytes_received", 168, 8),
+    CtxField("bytes_acked", 176, 8),
 ))
 
 #: eBPF for Windows ``bpf_sock_ops_t`` (ABI.md): read-only.

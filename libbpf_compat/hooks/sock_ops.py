@@ -22,6 +22,15 @@ accesses are rewritten to, filled for the program's own ABI:
   u16 in the upper half of the u32 and ``local_port`` is in host order;
   Windows holds both as the network-order u16 zero-extended.
 
+Linux programs also read the connection's TCP fields of ``struct bpf_sock_ops``
+(snd_cwnd, srtt_us, rtt_min, the sequence numbers, counters, bytes_received, ...)
+from the :class:`TcpStats` the host passes with an event (0 without them, as
+Linux reads them on a socket that is not a full one). ``sk_txhash`` is writable,
+as in Linux: later programs of the event see the value written and the result
+holds it. ``bpf_sock_ops_cb_flags_set`` sets the connection's
+``bpf_sock_ops_cb_flags``, which later programs and the connection's later
+events (those with the same ``socket_cookie``) read, until it is deleted.
+
 Every program runs whatever the previous ones returned (a sock_ops return
 value is no verdict); the result holds each one's return value and, for
 Linux programs, the ``reply`` they wrote.
@@ -35,11 +44,13 @@ import ipaddress
 import struct
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.addresses import ip_address_packed
 from libbpf_compat.hooks.chain import ProgramChain
+from libbpf_compat.hooks.contexts import SOCK_OPS_NATIVE, SOCK_OPS_TCP_U32
 from libbpf_compat.hooks.fast_run import FastRunner
 from libbpf_compat.hooks.fast_run import new_result as _new
 from libbpf_compat.hooks.sock_trailer import (
@@ -54,8 +65,16 @@ from libbpf_compat.uapi import BpfAttachType, BpfProgType
 
 #: The native context (SOCK_OPS_NATIVE): op, family, local_ip6 (local_ip4
 #: its first word), local_port, remote_ip6, remote_port, protocol,
-#: compartment_id, interface_luid, args[4], is_fullsock, state.
-NATIVE_SOCK_OPS_CTX = struct.Struct("<II16sI16sIIIQ4III")
+#: compartment_id, interface_luid, args[4], is_fullsock, state, the u32 TCP
+#: fields (SOCK_OPS_TCP_U32), bytes_received, bytes_acked.
+NATIVE_SOCK_OPS_CTX = struct.Struct(f"<II16sI16sIIIQ4III{len(SOCK_OPS_TCP_U32)}IQQ")
+#: where the fields a program changes for its connection are in the native context
+_CB_FLAGS_AT = SOCK_OPS_NATIVE.field("bpf_sock_ops_cb_flags").offset
+_TXHASH_AT = SOCK_OPS_NATIVE.field("sk_txhash").offset
+_CB_FLAGS_INDEX = SOCK_OPS_TCP_U32.index("bpf_sock_ops_cb_flags")
+_TXHASH_INDEX = SOCK_OPS_TCP_U32.index("sk_txhash")
+#: (bpf_sock_ops_cb_flags, sk_txhash) after a run
+_WRITTEN = struct.Struct(f"<I{_TXHASH_AT - _CB_FLAGS_AT - 4}xI").unpack_from
 
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
@@ -90,6 +109,56 @@ Address = str | ipaddress.IPv4Address | ipaddress.IPv6Address
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@dataclass(frozen=True)
+class TcpStats:
+    """A TCP connection's state as Linux's ``struct bpf_sock_ops`` shows it to a
+    program (``srtt_us`` is the smoothed RTT << 3 in microseconds, as the kernel
+    keeps it; sequence numbers as on the wire). Every field is a u32 but
+    ``bytes_received`` and ``bytes_acked`` (u64); the ones not given read 0.
+    ``bpf_sock_ops_cb_flags`` is not here: the hook keeps it per connection
+    (``bpf_sock_ops_cb_flags_set``)."""
+
+    snd_cwnd: int = 0
+    srtt_us: int = 0
+    rtt_min: int = 0
+    snd_ssthresh: int = 0
+    rcv_nxt: int = 0
+    snd_nxt: int = 0
+    snd_una: int = 0
+    mss_cache: int = 0
+    ecn_flags: int = 0
+    rate_delivered: int = 0
+    rate_interval_us: int = 0
+    packets_out: int = 0
+    retrans_out: int = 0
+    total_retrans: int = 0
+    segs_in: int = 0
+    data_segs_in: int = 0
+    segs_out: int = 0
+    data_segs_out: int = 0
+    lost_out: int = 0
+    sacked_out: int = 0
+    sk_txhash: int = 0
+    bytes_received: int = 0
+    bytes_acked: int = 0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            bits = 64 if f.name.startswith("bytes_") else 32
+            if type(value) is not int or not 0 <= value < 1 << bits:
+                raise LibbpfError(errno.EINVAL, f"sock_ops: invalid TCP stat {f.name} "
+                                                f"{value!r} (a u{bits})")
+
+    def context_values(self, cb_flags: int) -> list[int]:
+        """The native context's TCP fields, in order, with ``cb_flags``."""
+        return [cb_flags if name == "bpf_sock_ops_cb_flags" else getattr(self, name)
+                for name in SOCK_OPS_TCP_U32] + [self.bytes_received, self.bytes_acked]
+
+
+_NO_TCP = TcpStats()
+
+
 def op_code(abi: str, event: SockOpsEvent) -> int:
     """The op a program of ``abi`` sees for ``event``."""
     table = OP_CODES.get(abi)
@@ -108,6 +177,10 @@ class SockOpsResult(NamedTuple):
     replies: tuple[int, ...] = ()
     #: the connection's flow id (eBPF for Windows' bpf_sock_ops_get_flow_id)
     flow_id: int = 0
+    #: the connection's bpf_sock_ops_cb_flags after the programs ran
+    cb_flags: int = 0
+    #: sk_txhash after the programs ran (a Linux program may write it)
+    sk_txhash: int = 0
 
 
 def _address(value: Address, what: str) -> tuple[IpAddress, bytes, int]:
@@ -174,6 +247,14 @@ class SockOpsHook(ProgramChain):
     def __init__(self) -> None:
         super().__init__()
         self._runner = FastRunner(CTX_WITH_TRAILER)
+        #: socket cookie -> bpf_sock_ops_cb_flags a program set, for connections
+        #: whose host names their socket; dropped when the connection is deleted
+        self._cb_flags: dict[int, int] = {}
+
+    def cb_flags(self, socket_cookie: int) -> int:
+        """The bpf_sock_ops_cb_flags a program set for the connection of
+        ``socket_cookie`` (0: none set, or the connection was deleted)."""
+        return self._cb_flags.get(socket_cookie, 0)
 
     def attach(self, prog: XdpProgram, *, owner: object | None = None,
                cgroup: int | None = None) -> None:
@@ -189,20 +270,22 @@ class SockOpsHook(ProgramChain):
     def event(self, event: SockOpsEvent, local: Address, local_port: int, remote: Address,
               remote_port: int, *, protocol: int = IPPROTO_TCP, cgroup: int | None = None,
               compartment_id: int = 1, interface_luid: int = 0,
-              socket_cookie: int | None = None, flow_id: int | None = None) -> SockOpsResult:
+              socket_cookie: int | None = None, flow_id: int | None = None,
+              tcp: TcpStats | None = None) -> SockOpsResult:
         """Run the programs on ``event`` for the connection
         ``local:local_port`` - ``remote:remote_port`` of the socket
         ``socket_cookie`` (bpf_get_socket_cookie; a new socket when None)
         and the flow ``flow_id`` (bpf_sock_ops_get_flow_id; 0 for a
         connection without one; None: the socket's cookie, which is as
-        unique and as stable as a Windows flow id)."""
+        unique and as stable as a Windows flow id), whose TCP state is
+        ``tcp`` (Linux programs' TCP fields; all 0 when None)."""
         return self._event(event, local, local_port, remote, remote_port, protocol, cgroup,
-                           compartment_id, interface_luid, socket_cookie, flow_id)
+                           compartment_id, interface_luid, socket_cookie, flow_id, tcp)
 
     def _event(self, event: SockOpsEvent, local: Address, local_port: int, remote: Address,
                remote_port: int, protocol: int, cgroup: int | None, compartment_id: int,
                interface_luid: int, socket_cookie: int | None,
-               flow_id: int | None) -> SockOpsResult:
+               flow_id: int | None, tcp: TcpStats | None = None) -> SockOpsResult:
         if type(event) is not SockOpsEvent:
             raise LibbpfError(errno.EINVAL, f"sock_ops: invalid event {event!r}")
         laddr, lbytes, version = _address(local, "local address")
@@ -227,9 +310,18 @@ class SockOpsHook(ProgramChain):
             flow_id = cookie
         elif type(flow_id) is not int or not 0 <= flow_id < 1 << 64:
             raise LibbpfError(errno.EINVAL, f"sock_ops: invalid flow id {flow_id!r}")
+        if tcp is None:
+            tcp = _NO_TCP
+        elif type(tcp) is not TcpStats:
+            raise LibbpfError(errno.EINVAL, f"sock_ops: tcp must be a TcpStats, not {tcp!r}")
+        known = socket_cookie is not None
+        flags = self._cb_flags.get(cookie, 0) if known else 0
         chain = self.attached_chain(cgroup)
         if not chain:
-            return _new(SockOpsResult, (event, (), (), flow_id))
+            if known and event is _DELETED:
+                self._cb_flags.pop(cookie, None)
+            return _new(SockOpsResult, (event, (), (), flow_id, flags, tcp.sk_txhash))
+        tcp_values = tcp.context_values(flags)
         retvals: list[int] = []
         replies: list[int] = []
         compartment = compartment_id & 0xFFFFFFFF
@@ -251,32 +343,48 @@ class SockOpsHook(ProgramChain):
                 else:
                     lport, rport = local_port, rport_nbo << 16
                 _CTX_PACK(buf, 0, op, family, lbytes, lport, rbytes, rport, protocol,
-                          compartment, luid, *args, 1, state, cookie, TRAILER_MAGIC, 0, 0,
-                          flow_id, 0, 0, 0, 0, 0)
+                          compartment, luid, *args, 1, state, *tcp_values, cookie,
+                          TRAILER_MAGIC, 0, 0, flow_id, 0, 0, 0, 0, 0)
                 retvals.append(slot.run(att.vm, CTX_WITH_TRAILER) & 0xFFFFFFFF)
-                replies.append(0 if windows else _REPLY_UNPACK(buf, _REPLY_AT)[0])
+                if not windows:
+                    replies.append(_REPLY_UNPACK(buf, _REPLY_AT)[0])
+                    # what the program changed of its connection: later programs see it
+                    tcp_values[_CB_FLAGS_INDEX], tcp_values[_TXHASH_INDEX] = _WRITTEN(
+                        buf, _CB_FLAGS_AT)
+                else:
+                    replies.append(0)
         finally:
             slot.busy = False
-        return _new(SockOpsResult, (event, tuple(retvals), tuple(replies), flow_id))
+        flags = tcp_values[_CB_FLAGS_INDEX]
+        if known:
+            if event is _DELETED:
+                self._cb_flags.pop(cookie, None)
+            elif flags:
+                self._cb_flags[cookie] = flags
+            else:
+                self._cb_flags.pop(cookie, None)
+        return _new(SockOpsResult, (event, tuple(retvals), tuple(replies), flow_id, flags,
+                                    tcp_values[_TXHASH_INDEX]))
 
     def established(self, local: Address, local_port: int, remote: Address, remote_port: int,
                     *, passive: bool = False, protocol: int = IPPROTO_TCP,
                     cgroup: int | None = None, compartment_id: int = 1,
                     interface_luid: int = 0, socket_cookie: int | None = None,
-                    flow_id: int | None = None) -> SockOpsResult:
+                    flow_id: int | None = None, tcp: TcpStats | None = None) -> SockOpsResult:
         """A connection established: actively (a connect) or, with
         ``passive``, by an accept."""
         return self._event(_PASSIVE if passive else _ACTIVE, local, local_port, remote,
                            remote_port, protocol, cgroup, compartment_id, interface_luid,
-                           socket_cookie, flow_id)
+                           socket_cookie, flow_id, tcp)
 
     def deleted(self, local: Address, local_port: int, remote: Address, remote_port: int, *,
                 protocol: int = IPPROTO_TCP, cgroup: int | None = None,
                 compartment_id: int = 1, interface_luid: int = 0,
-                socket_cookie: int | None = None, flow_id: int | None = None) -> SockOpsResult:
+                socket_cookie: int | None = None, flow_id: int | None = None,
+                tcp: TcpStats | None = None) -> SockOpsResult:
         """A connection deleted (closed)."""
         return self._event(_DELETED, local, local_port, remote, remote_port, protocol, cgroup,
-                           compartment_id, interface_luid, socket_cookie, flow_id)
+                           compartment_id, interface_luid, socket_cookie, flow_id, tcp)
 
 
 _default_hook: SockOpsHook | None = None
@@ -299,6 +407,7 @@ __all__ = [
     "SockOpsEvent",
     "SockOpsHook",
     "SockOpsResult",
+    "TcpStats",
     "default_hook",
     "op_code",
 ]

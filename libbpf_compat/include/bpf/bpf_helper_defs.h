@@ -6,6 +6,7 @@
 
 struct bpf_spin_lock;
 struct __sk_buff;
+struct bpf_sock_ops;
 
 #if defined(LBC_ABI_WINDOWS)
 static void * (* const bpf_map_lookup_elem)(void *map, const void *key) = (void *)0x1;
@@ -87,6 +88,7 @@ static __u64 (* const bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)0
 static long (* const bpf_snprintf)(char *str, __u32 str_size, const char *fmt, __u64 *data, __u32 data_len) = (void *)0xa5;
 static long (* const bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *)0xb5;
 static long (* const bpf_for_each_map_elem)(void *map, void *callback_fn, void *callback_ctx, __u64 flags) = (void *)0xa4;
+static long (* const bpf_sock_ops_cb_flags_set)(struct bpf_sock_ops *bpf_sock, int argval) = (void *)0x3b;
 static long (* const bpf_skb_load_bytes)(const void *skb, __u32 offset, void *to, __u32 len) = (void *)0x1a;
 static long (* const bpf_skb_store_bytes)(struct __sk_buff *skb, __u32 offset, const void *from, __u32 len, __u64 flags) = (void *)0x9;
 static long (* const bpf_l3_csum_replace)(struct __sk_buff *skb, __u32 offset, __u64 from, __u64 to, __u64 size) = (void *)0xa;
