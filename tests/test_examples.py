@@ -434,6 +434,16 @@ def test_process_monitor_log_records(capsys: pytest.CaptureFixture[str]) -> None
     assert status == 0 and out.splitlines()[-1] == "created 1, denied 0, exited 1"
 
 
+def test_process_monitor_program_is_proven_safe() -> None:
+    """The verifier proves the program (the command's length bounds the copy, the scan
+    loops stay in [command_start, command_end)): it loads verified, not bounds-checked."""
+    from libbpf_compat.verify import verify_object
+
+    mod = example("process_monitor")
+    report = verify_object(mod.OBJECT)
+    assert report.ok, [p.messages for p in report.programs]
+
+
 def test_process_monitor_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     mod = example("process_monitor")
     assert mod.main(["--event", "spawn 1 2 x"]) == 2

@@ -25,7 +25,6 @@ from pathlib import Path
 from libbpf_compat import libbpf as lb
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.hooks.process import ProcessVerdict, default_hook
-from libbpf_compat.object import bpf_object_open_opts
 
 HERE = Path(__file__).resolve().parent
 OBJECT = HERE / "process_monitor.windows.o"
@@ -111,10 +110,9 @@ def run(events: list[Event], blocked: list[str]) -> tuple[list[bool], list[LogEn
     """Simulate ``events`` with ``blocked`` images; returns whether each
     event was permitted (exits always are) and the program's log."""
     keys = [image_key(image) for image in blocked]
-    # verify=False: the verifier cannot prove this (safe) program yet -- it loses the
-    # lower bound of the image-name loop's index and cannot relate the command's
-    # length to its end -- so it runs with the VM's bounds checks instead
-    obj = lb.bpf_object__open_file(OBJECT, bpf_object_open_opts(verify=False))
+    # the verifier proves the program at load (the command's length, end - start,
+    # bounds the copy), so it runs without the VM's bounds checks
+    obj = lb.bpf_object__open_file(OBJECT)
     log: list[LogEntry] = []
     try:
         lb.bpf_object__load(obj)

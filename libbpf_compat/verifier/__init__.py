@@ -9,6 +9,8 @@
 - :mod:`~libbpf_compat.verifier.checks` and :mod:`~libbpf_compat.verifier.log`: safety
   checks and their messages;
 - :mod:`~libbpf_compat.verifier.references`: ring buffer records as references;
+- :mod:`~libbpf_compat.verifier.relations`: lengths of the packet (``end - start``),
+  bounds shared by copies of a number, stack runs sized by a number;
 - :mod:`~libbpf_compat.verifier.analysis`: the worklist fixpoint;
 - :mod:`~libbpf_compat.verifier.fuzz`: the soundness fuzzer (accepted programs run in the
   VM with bounds checks on);

@@ -181,16 +181,19 @@ def _bound_text(v: int) -> str:
 def helper_memory(reg: int, value: RegValue, size: int, where: str, write: bool,
                   map_update: bool, numeric: frozenset[int], packet_size: Scalar,
                   meta_offset: Scalar, stack_size: int = STACK_SIZE,
-                  frame_size: int = 0, stack_floor: int = 0) -> str | None:
+                  frame_size: int = 0, stack_floor: int = 0,
+                  known: int | None = None) -> str | None:
     """``size`` bytes at ``reg`` a helper reads (or writes) must lie in one region; bytes
-    it reads from the stack must hold numbers. ``where`` names the access in messages."""
+    it reads from the stack must hold numbers. ``where`` names the access in messages.
+    ``known``: the bytes past the pointer a relation proves there (in the packet, or
+    holding numbers on the stack), whatever its interval says."""
     kind = value.only
     offset = value.offset.s
     lo, hi = offset.lo, offset.hi + size
     if kind == STACK:
         if frame_size and size and (lo < 0 or lo // frame_size != (hi - 1) // frame_size):
             return log.crosses_frame(where)
-        if not write:
+        if not write and (known is None or size > known):
             start = offset.singleton
             if start is None or not all(b in numeric for b in range(start, start + size)):
                 if map_update:
@@ -214,6 +217,6 @@ def helper_memory(reg: int, value: RegValue, size: int, where: str, write: bool,
     elif kind == PACKET:
         if lo < meta_offset.s.lo:
             return log.lower_bound("meta_offset", where)
-        if hi > packet_size.s.lo:
+        if hi > packet_size.s.lo and (known is None or size > known):
             return log.upper_bound("packet_size", where)
     return None

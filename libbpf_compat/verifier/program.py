@@ -31,6 +31,7 @@ from libbpf_compat.verifier.analysis import AnalysisResult, Node, analyze
 from libbpf_compat.verifier.cfg import is_conditional
 from libbpf_compat.verifier.log import Message
 from libbpf_compat.verifier.numeric import TOP, UMAX64, Scalar
+from libbpf_compat.verifier.relations import LENGTHS
 from libbpf_compat.verifier.stack import Stack
 from libbpf_compat.verifier.transfer import CtxModel, MapShape, Options, State
 from libbpf_compat.verifier.types import (
@@ -210,7 +211,8 @@ def format_reg(reg: int, v: RegValue) -> str:
 def format_state(state: State, stack_size: int = STACK_SIZE * MAX_FRAMES) -> str:
     regs = " ".join(filter(None, (format_reg(r, v) for r, v in enumerate(state.regs))))
     packet = f" packet_size>={state.packet_size.s.lo}" if state.packet_size.s.lo else ""
-    packet += "".join(f" packet_size>=var@{i}{n:+d}" for i, n in sorted(state.ranges.items()))
+    packet += "".join(f" packet_size>=var@{i}{n:+d}" for i, n in sorted(state.ranges.items())
+                      if i != LENGTHS)
     cells = " ".join(
         f"fp{off - stack_size}={format_reg(0, v)[3:] or 'uninit'}"
         for (off, _w), v in sorted(state.stack.cells.items()) if not v.is_number)

@@ -21,9 +21,23 @@ class Stack:
 
     cells: dict[tuple[int, int], RegValue] = field(default_factory=dict)
     numeric: frozenset[int] = frozenset()  # bytes known to hold (part of) a number
+    #: runs S -> end: a number whose ``stack_run`` is S says how many bytes from S hold
+    #: numbers (up to ``end``); made at joins (verifier.relations)
+    runs: dict[int, int] = field(default_factory=dict)
+    #: starts of runs a store or havoc ended on some path here: never made again there
+    #: (a number may still name one)
+    dead: frozenset[int] = frozenset()
 
     def copy(self) -> Stack:
-        return Stack(dict(self.cells), self.numeric)
+        return Stack(dict(self.cells), self.numeric, dict(self.runs), self.dead)
+
+    def _end_runs(self, lo: int, hi: int) -> None:
+        """Bytes ``[lo, hi)`` may no longer hold numbers: the runs over them end."""
+        ended = [s for s, end in self.runs.items() if s < hi and lo < end]
+        for start in ended:
+            del self.runs[start]
+        if ended:
+            self.dead = self.dead | frozenset(ended)
 
     def store(self, offset: int, width: int, value: RegValue) -> None:
         span = set(range(offset, offset + width))
@@ -34,6 +48,8 @@ class Stack:
             self.numeric = self.numeric | span
         else:
             self.numeric = self.numeric - span
+            if self.runs:
+                self._end_runs(offset, offset + width)
 
     def havoc(self, lo: int, hi: int) -> None:
         """An unknown store somewhere in bytes ``[lo, hi)``: forget them."""
@@ -41,6 +57,8 @@ class Stack:
         for key in [k for k in self.cells if set(range(k[0], k[0] + k[1])) & span]:
             del self.cells[key]
         self.numeric = self.numeric - span
+        if self.runs:
+            self._end_runs(lo, hi)
 
     def mark_numeric(self, lo: int, hi: int, value: Scalar | None = None) -> None:
         span = set(range(lo, hi))
@@ -63,15 +81,19 @@ class Stack:
 
     def join(self, other: Stack) -> Stack:
         cells = {k: v.join(other.cells[k]) for k, v in self.cells.items() if k in other.cells}
-        return Stack(cells, self.numeric & other.numeric)
+        # runs are made again by the state's join, for the numbers that still name them
+        return Stack(cells, self.numeric & other.numeric, {}, self.dead | other.dead)
 
     def widen(self, other: Stack, thresholds: tuple[int, ...] = ()) -> Stack:
         cells = {k: v.widen(other.cells[k], thresholds) for k, v in self.cells.items()
                  if k in other.cells}
-        return Stack(cells, self.numeric & other.numeric)
+        return Stack(cells, self.numeric & other.numeric, {},
+                     self.dead | other.dead | frozenset(self.runs) | frozenset(other.runs))
 
     def leq(self, other: Stack) -> bool:
         if not other.numeric <= self.numeric:
+            return False
+        if not (self.dead <= other.dead and other.runs.keys() <= self.runs.keys()):
             return False
         return all(k in self.cells and self.cells[k].leq(v) for k, v in other.cells.items())
 

@@ -19,7 +19,7 @@ from libbpf_compat.helpers.prototypes import (
 )
 from libbpf_compat.isa import Instruction
 from libbpf_compat.isa import opcodes as op
-from libbpf_compat.verifier import checks, log, numeric, references
+from libbpf_compat.verifier import checks, log, numeric, references, relations
 from libbpf_compat.verifier.cases import Assume
 from libbpf_compat.verifier.cfg import Edge, is_conditional
 from libbpf_compat.verifier.numeric import BOTTOM, TOP, Scalar
@@ -160,10 +160,12 @@ class State:
         return {i: min(n, other.ranges[i]) for i, n in self.ranges.items() if i in other.ranges}
 
     def join(self, other: State) -> State:
-        return State([a.join(b) for a, b in zip(self.regs, other.regs, strict=True)],
-                     self.stack.join(other.stack), self.packet_size.join(other.packet_size),
-                     self.meta_offset.join(other.meta_offset), self._ranges_join(other),
-                     self.refs | other.refs)
+        out = State([a.join(b) for a, b in zip(self.regs, other.regs, strict=True)],
+                    self.stack.join(other.stack), self.packet_size.join(other.packet_size),
+                    self.meta_offset.join(other.meta_offset), self._ranges_join(other),
+                    self.refs | other.refs)
+        relations.join(self, other, out)
+        return out
 
     def widen(self, other: State, thresholds: tuple[int, ...] = ()) -> State:
         return State([a.widen(b, thresholds) for a, b in zip(self.regs, other.regs, strict=True)],
@@ -184,11 +186,15 @@ class State:
         self.ranges.pop(sym_id, None)
         for r, v in enumerate(self.regs):
             if v.sym is not None and v.sym[0] == sym_id:
-                self.regs[r] = v.with_sym(None)
+                v = self.regs[r] = v.with_sym(None)
+            if v.room is not None and v.room[0] == sym_id:  # lengths past the old one
+                self.regs[r] = v.with_facts(None, v.stack_run)
         cells = self.stack.cells
         for key, v in list(cells.items()):
             if v.sym is not None and v.sym[0] == sym_id:
-                cells[key] = v.with_sym(None)
+                v = cells[key] = v.with_sym(None)
+            if v.room is not None and v.room[0] == sym_id:
+                cells[key] = v.with_facts(None, v.stack_run)
 
 
 class Failed(Exception):
@@ -225,7 +231,8 @@ def alu(state: State, insn: Instruction, options: Options, pc: int = -1) -> None
         else:
             if use_src:
                 require(checks.number(insn.src, src))
-            regs[d] = _number(numeric.truncate32(src.value))
+            regs[d] = relations.after_alu(code, is64, src,
+                                          src, _number(numeric.truncate32(src.value)))
         return
     if code == op.ALU_END:
         require(checks.number(d, dst))
@@ -280,7 +287,8 @@ def alu(state: State, insn: Instruction, options: Options, pc: int = -1) -> None
         else:
             require(checks.number(insn.src, src))
     require(checks.number(d, dst))
-    regs[d] = _number(numeric.binary(name, dst.value, src.value, is64))
+    regs[d] = relations.after_alu(code, is64, dst, src,
+                                  _number(numeric.binary(name, dst.value, src.value, is64)))
 
 
 def _real_pointer_arith(code: int, d: int, dst: RegValue, src: RegValue,
@@ -326,8 +334,12 @@ def pointer_arith(code: int, dst: RegValue, src: RegValue, state: State,
             # access through it is checked against its region, not its address
             value = (numeric.binary("add", dst.value, src.value)
                      if dst.types & NULLABLE_TYPES else dst.value)
-            return RegValue(dst.types, value, numeric.binary("add", dst.offset, src.value),
-                            dst.region_size, dst.map_fd, sym)
+            out = RegValue(dst.types, value, numeric.binary("add", dst.offset, src.value),
+                           dst.region_size, dst.map_fd, sym)
+            past = relations.slack(state, dst, src.room)
+            if past is not None and sym is not None and pc >= 0:
+                _add_range(state, out, past)  # start + len lies at or before the end
+            return out
         if src.is_number and dst.types <= POINTER_TYPES:
             return RegValue(dst.types, TOP, TOP)  # several regions: the offset is lost
         return RegValue.number()
@@ -346,7 +358,8 @@ def pointer_arith(code: int, dst: RegValue, src: RegValue, state: State,
     if dst.only is not None and dst.types == src.types:
         return RegValue.number(numeric.binary("sub", dst.offset, src.offset))
     if dst.only == PACKET_END and src.only == PACKET:
-        return RegValue.number(numeric.binary("sub", state.packet_size, src.offset))
+        return RegValue.number(numeric.binary("sub", state.packet_size, src.offset)
+                               ).with_facts(relations.length(state, src), None)
     return RegValue.number()
 
 
@@ -466,6 +479,8 @@ def memory(state: State, insn: Instruction, options: Options) -> None:
                                     else Scalar.from_unsigned(0, (1 << (8 * width)) - 1))
         elif width < 8:
             value = RegValue.number(Scalar.from_unsigned(0, (1 << (8 * width)) - 1))
+        if value.stack_run is not None:  # a run is a fact about registers only
+            value = value.with_facts(value.room, None)
         state.stack.store(offset, width, value)
 
 
@@ -476,8 +491,9 @@ def name_result(state: State, insn: Instruction, pc: int, before: State) -> None
     cls = insn.insn_class
     if insn.opcode in (op.OPCODE_CALL, op.OPCODE_CALLX):
         result = state.regs[0]
-        if result.types & NULLABLE_TYPES or result.types == {MAP_FD}:
-            state.forget_sym(pc)  # copies of the result share its null checks
+        if result.types & NULLABLE_TYPES or result.types == {MAP_FD} or result.is_number:
+            # copies of the result share its null checks (and a number's bounds)
+            state.forget_sym(pc)
             state.regs[0] = result.with_sym((pc, 0))
         return
     if cls not in (op.CLASS_ALU, op.CLASS_ALU64, op.CLASS_LDX):
@@ -603,9 +619,17 @@ def assume(state: State, dst: int, cond: str, src: int | None, imm: int,
         na, nb = numeric.refine(a.value, b.value, cond, is64)
         if na.bottom:
             return None
-        out.regs[dst] = RegValue.number(na).with_sym(a.sym)
+        out.regs[dst] = RegValue.number(na).with_sym(a.sym).with_facts(a.room, a.stack_run)
+        relations.share(out, a, out.regs[dst])
         if src is not None:
-            out.regs[src] = RegValue.number(nb).with_sym(b.sym)
+            out.regs[src] = RegValue.number(nb).with_sym(b.sym).with_facts(b.room,
+                                                                          b.stack_run)
+            relations.share(out, b, out.regs[src])
+        if not (relations.learn_bound(out, out.regs[dst])
+                and (src is None or relations.learn_bound(out, out.regs[src]))):
+            return None
+        if src is not None and is64:
+            relations.compare(out, dst, cond, src)
         return out
     if a.only is not None and a.only == b.only and a.only in SINGLE_REGIONS and is64:
         # Addresses in one region compare as their offsets do, as signed numbers: an
@@ -791,10 +815,16 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
             write = kind == Arg.PTR_TO_UNINIT_MEM
             where = f"valid_access(r{reg}.offset, width=r{size_reg}) for " + (
                 "write" if write else "read")
+            # a size related to the pointer: the room past a packet pointer it was
+            # computed from, or the bytes of a stack run it counts
+            known = size if (relations.fits(state, value, size_value) if value.only == PACKET
+                             else not write and relations.stack_known(state, value,
+                                                                      size_value)) else None
             require(checks.helper_memory(reg, value, size, where, write, False,
                                          state.stack.numeric, state.packet_size,
                                          state.meta_offset, options.stack_size,
-                                         _one_frame(options), stack_floor(state, options)))
+                                         _one_frame(options), stack_floor(state, options),
+                                         known))
             if write:
                 _written(state, value, size)
 
@@ -885,6 +915,7 @@ def invalidate_packet(state: State) -> None:
             state.stack.havoc(off, off + width)
     state.packet_size = Scalar.from_unsigned(0, 0xFFFF)
     state.ranges.clear()
+    relations.forget_packet(state)
 
 
 def lddw(state: State, insn: Instruction, resolved: RegValue | None = None) -> None:

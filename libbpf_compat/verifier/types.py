@@ -47,6 +47,13 @@ class RegValue:
     #: packet pointers: (id, k) when the offset is ``v + k`` for the variable ``v``
     #: created at slot ``id`` (the packet ranges of a state are facts about it)
     sym: tuple[int, int] | None = None
+    #: numbers: (base, k) when the value, as a signed number, is at most the packet's
+    #: end minus ``base + k`` (``base`` the variable of a packet pointer's offset, None
+    #: for offset 0): a length computed as ``end - start`` (see verifier.relations)
+    room: tuple[int | None, int] | None = None
+    #: numbers: ``S`` when the stack bytes ``[S, S + value)`` hold numbers, while the
+    #: stack keeps a run at ``S`` (see verifier.relations)
+    stack_run: int | None = None
 
     @staticmethod
     def number(value: Scalar = TOP) -> RegValue:
@@ -90,7 +97,9 @@ class RegValue:
                         self.offset.join(other.offset),
                         self.region_size.join(other.region_size),
                         self.map_fd.join(other.map_fd),
-                        self.sym if self.sym == other.sym else None)
+                        self.sym if self.sym == other.sym else None,
+                        _join_room(self.room, other.room),
+                        self.stack_run if self.stack_run == other.stack_run else None)
 
     def widen(self, other: RegValue, thresholds: tuple[int, ...] = ()) -> RegValue:
         if self.bottom:
@@ -101,19 +110,45 @@ class RegValue:
                         self.offset.widen(other.offset, thresholds),
                         self.region_size.widen(other.region_size),
                         self.map_fd.widen(other.map_fd),
-                        self.sym if self.sym == other.sym else None)
+                        self.sym if self.sym == other.sym else None,
+                        self.room if self.room == other.room else None,
+                        self.stack_run if self.stack_run == other.stack_run else None)
 
     def with_sym(self, sym: tuple[int, int] | None) -> RegValue:
-        return RegValue(self.types, self.value, self.offset, self.region_size, self.map_fd, sym)
+        return RegValue(self.types, self.value, self.offset, self.region_size, self.map_fd, sym,
+                        self.room, self.stack_run)
+
+    def with_facts(self, room: tuple[int | None, int] | None,
+                   stack_run: int | None) -> RegValue:
+        """The same value with these relational facts (see verifier.relations)."""
+        return RegValue(self.types, self.value, self.offset, self.region_size, self.map_fd,
+                        self.sym, room, stack_run)
+
+    def with_number(self, value: Scalar) -> RegValue:
+        """A number refined to ``value``: a narrower value keeps its facts."""
+        return RegValue(self.types, value, self.offset, self.region_size, self.map_fd,
+                        self.sym, self.room, self.stack_run)
 
     def leq(self, other: RegValue) -> bool:
         if self is other:
             return True
         return (self.types <= other.types and self.value.leq(other.value)
                 and (other.sym is None or self.sym == other.sym)
+                and (other.room is None or (self.room is not None
+                                            and self.room[0] == other.room[0]
+                                            and self.room[1] >= other.room[1]))
+                and (other.stack_run is None or self.stack_run == other.stack_run)
                 and self.offset.leq(other.offset)
                 and self.region_size.leq(other.region_size)
                 and self.map_fd.leq(other.map_fd))
+
+
+def _join_room(a: tuple[int | None, int] | None,
+               b: tuple[int | None, int] | None) -> tuple[int | None, int] | None:
+    """Both bound the value by the room past one base: the smaller room bounds it."""
+    if a is None or b is None or a[0] != b[0]:
+        return None
+    return a if a[1] <= b[1] else b
 
 
 UNINIT_VALUE = RegValue()
