@@ -360,8 +360,8 @@ PLANNED = [
      "no hook (every eBPF-for-Windows program type has one, see Hooks)"),
     ("verifier", "partly", "partly",
      "every program is verified at load (EACCES with a log) and verified programs run "
-     "unchecked, as JIT code on x86-64; programs passing a callback (bpf_loop, "
-     "bpf_for_each_map_elem) load unverified and run bounds-checked; loop termination "
+     "unchecked, as JIT code on x86-64 (bpf_loop and bpf_for_each_map_elem callbacks "
+     "and bpf_spin_lock pairing included); loop termination "
      "is only checked for loops no feasible edge leaves"),
 ]
 

@@ -308,7 +308,7 @@ def _create_map(obj: BpfObject, map_: ObjectMap, created: dict[int, NativeMap]) 
     map_type = d.type if d.internal else internal_map_type(obj.abi, d.type)
     map_flags = d.map_flags if d.internal else internal_map_flags(obj.abi, map_type, d.map_flags)
     inner = _inner_template(obj, map_, created) if map_type in _MAP_OF_MAPS else None
-    lock_off = _spin_lock_offset(obj.btf, d.btf_value_type_id, where)
+    lock_off = spin_lock_offset(obj.btf, d.btf_value_type_id, where)
     try:
         native = create_map(map_type, map_.name, d.key_size, d.value_size, d.max_entries,
                             map_flags, spin_lock_off=lock_off, map_extra=d.map_extra,
@@ -327,7 +327,7 @@ def _create_map(obj: BpfObject, map_: ObjectMap, created: dict[int, NativeMap]) 
     return native
 
 
-def _spin_lock_offset(btf: Btf | None, value_type_id: int, where: str) -> int:
+def spin_lock_offset(btf: Btf | None, value_type_id: int, where: str) -> int:
     """The offset of the ``struct bpf_spin_lock`` member of a map's BTF
     value type, -1 when it has none (as Linux, only a top-level member
     counts, and two of them are EINVAL)."""

@@ -151,8 +151,8 @@ def _verify(prog: RawProgram, code: bytes, maps: tuple[NativeMap, ...],
     """Verify the raw program as bpf_object__load verifies an object's: EACCES when
     rejected (its log in ``opts.log_buf``); True when it may run without bounds checks."""
     layout, hooked = program_context(prog.prog_type, prog.abi)
-    infos = [MapInfo(m.name, m.map_type, m.key_size, m.value_size, m.max_entries)
-             for m in maps]
+    infos = [MapInfo(m.name, m.map_type, m.key_size, m.value_size, m.max_entries,
+                     spin_lock_off=m.spin_lock_off) for m in maps]
     verdict = verify_program(prog.name, code, relocations=_map_relocations(code),
                              maps=infos, layout=layout,
                              log_level=max(opts.log_level, LOG_BRIEF),

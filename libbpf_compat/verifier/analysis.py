@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from libbpf_compat.isa import Instruction, validate
 from libbpf_compat.isa import opcodes as op
-from libbpf_compat.verifier import log, references, transfer
+from libbpf_compat.verifier import callbacks, locks, log, references, transfer
 from libbpf_compat.verifier.cases import Assume, PreState, ValueSpec, parse_value
 from libbpf_compat.verifier.cfg import CFG, build, is_local_call, reachable, successors
 from libbpf_compat.verifier.log import Message
@@ -84,6 +84,11 @@ class Analyzer:
         self.seen: set[str] = set()
         self.phi_ids: dict[tuple[Node, object], int] = {}
         self.node_phis: dict[Node, set[int]] = {}
+        #: helper calls that call a function back: call slot -> the callbacks' slots
+        #: (the call is a loop: callbacks return to it; see verifier.callbacks)
+        self.callback_sites: dict[int, set[int]] = {}
+        self.packet_movers: dict[int, bool] = {}
+        self.functions: set[int] | None = None  # the slots of functions whose address is taken
 
     def emit(self, where: str, text: str, collect: bool) -> None:
         if collect and f"{where}:{text}" not in self.seen:
@@ -111,6 +116,9 @@ class Analyzer:
                     and insn.imm in self.options.terminal_calls):
                 return []  # the run ends here (a poisoned call)
             if insn.opcode == op.OPCODE_EXIT:
+                transfer.require(locks.exit_text(state))
+                if frames and frames[-1] in self.callback_sites:
+                    return self._return_from_callback(frames, state)
                 if frames:
                     caller = self.saved.get(frames)
                     if caller is None:
@@ -154,8 +162,9 @@ class Analyzer:
             if insn.opcode in (op.OPCODE_JA, op.OPCODE_JA32):
                 return [((frames, self.cfg.edges[pc][0].target), state)]
             if is_local_call(insn):
+                transfer.require(locks.call_text(state, None))
                 target = self.cfg.edges[pc][0].target
-                active = {0} | {self.cfg.edges[f][0].target for f in frames}
+                active = self._active(frames)
                 if target in active:
                     self.emit(where, "illegal recursion", collect)
                     return []
@@ -181,21 +190,79 @@ class Analyzer:
             if cls in (op.CLASS_ALU, op.CLASS_ALU64):
                 transfer.alu(after, insn, self.options, pc if self.options.ctx else -1)
             elif cls in (op.CLASS_LDX, op.CLASS_ST, op.CLASS_STX):
+                base = insn.src if cls == op.CLASS_LDX else insn.dst
+                transfer.require(locks.direct_access_text(
+                    base, state.regs[base], insn.off, transfer.WIDTHS[insn.mem_size],
+                    self.options))
                 transfer.memory(after, insn, self.options)
             elif insn.is_lddw:
-                transfer.lddw(after, insn, self.options.lddw.get(pc))
+                transfer.lddw(after, insn, self.options.lddw.get(pc) or
+                              callbacks.function_address(pc, insn))
             elif insn.opcode in (op.OPCODE_CALL, op.OPCODE_CALLX):
                 transfer.helper_call(after, insn, self.options, pc)
+                helper = callbacks.callback_helper(insn, state, self.options)
+                if helper is not None:
+                    out = self._enter_callback(node, state, helper)
+                    callbacks.after_call(after, helper)
             elif cls == op.CLASS_LD and insn.mode in (op.MODE_ABS, op.MODE_IND):
+                transfer.require(locks.legacy_load_text(state))
                 transfer.legacy_packet_load(after, insn)
             else:  # never end a path silently: what follows would go unchecked
                 raise Failed(f"Unsupported instruction (opcode {insn.opcode:#04x})")
             if self.options.ctx is not None:
                 transfer.name_result(after, insn, pc, state)
-            return [((frames, nxt), after)]
+            return [((frames, nxt), after), *out]
         except Failed as failure:
             self.emit(where, str(failure), collect)
             return []
+
+    def _active(self, frames: tuple[int, ...]) -> set[int]:
+        """The entries of the functions running at ``frames`` (a call or a callback)."""
+        active = {0}
+        for f in frames:
+            active |= self.callback_sites.get(f) or {self.cfg.edges[f][0].target}
+        return active
+
+    def _enter_callback(self, node: Node, state: State, helper: str) -> list[tuple[Node, State]]:
+        """The helper call at ``node`` calls its callback (any number of times)."""
+        frames, pc = node
+        if not self.options.frame_size:
+            raise Failed(f"Callbacks need call frames (bpf_{helper})")
+        if self.functions is None:
+            self.functions = callbacks.function_slots(self.cfg.instructions, self.options.lddw)
+        found = callbacks.targets(state, self.functions, self.cfg.instructions)
+        if set(found) & self._active(frames):
+            raise Failed("illegal recursion")
+        if len(frames) + 1 >= MAX_FRAMES:
+            raise Failed("too many call stack frames")
+        self.callback_sites.setdefault(pc, set()).update(found)
+        inner = (*frames, pc)
+        callee = callbacks.entry_state(state, helper, self.options, len(inner))
+        if callee is None:
+            return []
+        self.saved[inner] = state.copy() if inner not in self.saved else (
+            self.saved[inner].join(state))
+        return [((inner, target), callee.copy() if i else callee)
+                for i, target in enumerate(found)]
+
+    def _return_from_callback(self, frames: tuple[int, ...], state: State) -> list[
+            tuple[Node, State]]:
+        """A callback's exit: back to its helper's call, which may call it again."""
+        caller = self.saved.get(frames)
+        call_pc = frames[-1]
+        if caller is None:
+            return []
+        moves = any(self._moves_packet(t) for t in self.callback_sites[call_pc])
+        back = callbacks.return_state(caller, state, self.options, len(frames), moves,
+                                      self.names)
+        return [((frames[:-1], call_pc), back)]
+
+    def _moves_packet(self, function: int) -> bool:
+        found = self.packet_movers.get(function)
+        if found is None:
+            found = self.packet_movers[function] = callbacks.may_change_packet(
+                self.cfg.instructions, function)
+        return found
 
     def _check_termination(self) -> None:
         """Report each loop no feasible edge leaves: it never terminates.
@@ -227,7 +294,8 @@ class Analyzer:
     def _join(self, succ: Node, old: State, state: State) -> State:
         count = self.visits.get(succ, 0) + 1
         self.visits[succ] = count
-        if succ[1] in self.cfg.loop_heads and count > WIDEN_AFTER:
+        if (succ[1] in self.cfg.loop_heads or succ[1] in self.callback_sites) and (
+                count > WIDEN_AFTER):
             return old.widen(state, self.options.thresholds)
         return old.join(state)
 

@@ -14,6 +14,7 @@ from libbpf_compat.verifier.types import (
     CTX,
     MAP_FD,
     MAP_FD_PROGRAMS,
+    MAP_KEY,
     MEMORY_TYPES,
     NUMBER,
     PACKET,
@@ -117,6 +118,8 @@ def _bounds_of(kind: str, reg: int, value: RegValue, offset: int, width: int, wr
         at = value.offset.s.singleton
         if write or at is None or not socket_access_ok(at + offset, width):
             return log.invalid_socket_access(access)
+    elif kind == MAP_KEY:
+        return _key_bytes(reg, value, lo, hi, write, access)
     elif kind == SHARED:
         if value.value.u.contains(0):
             return log.possible_null(access)
@@ -124,6 +127,18 @@ def _bounds_of(kind: str, reg: int, value: RegValue, offset: int, width: int, wr
             return log.lower_bound("0", access)
         if value.region_size.u.hi != UMAX64 and hi > value.region_size.s.lo:
             return log.upper_bound(f"r{reg}.shared_region_size", access)
+    return None
+
+
+def _key_bytes(reg: int, value: RegValue, lo: int, hi: int, write: bool,
+               access: str) -> str | None:
+    """A callback's map key: its ``key_size`` bytes may be read, never written."""
+    if write:
+        return log.read_only_key(access)
+    if lo < 0:
+        return log.lower_bound("0", access)
+    if hi > max(0, value.region_size.s.lo):
+        return log.upper_bound(f"r{reg}.key_size", access)
     return None
 
 
@@ -139,7 +154,7 @@ def stored_value(base: int, base_value: RegValue, src: int, value: RegValue,
 
 # Helper arguments (kinds from libbpf_compat.helpers.prototypes) ------------------------------
 
-HELPER_MEMORY_TYPES = frozenset({STACK, PACKET, SHARED})
+HELPER_MEMORY_TYPES = frozenset({STACK, PACKET, SHARED, MAP_KEY})
 HELPER_MEMORY_TEXT = "in {stack, packet, shared}"
 _SINGLE_TYPES = {"ctx": CTX, "socket": SOCKET, "alloc_mem": ALLOC_MEM}
 
@@ -219,4 +234,6 @@ def helper_memory(reg: int, value: RegValue, size: int, where: str, write: bool,
             return log.lower_bound("meta_offset", where)
         if hi > packet_size.s.lo and (known is None or size > known):
             return log.upper_bound("packet_size", where)
+    elif kind == MAP_KEY:
+        return _key_bytes(reg, value, lo, hi, write, where)
     return None

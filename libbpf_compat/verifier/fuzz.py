@@ -38,6 +38,8 @@ from typing import ClassVar
 
 from libbpf_compat import isa
 from libbpf_compat.errors import LibbpfError
+from libbpf_compat.helpers.ids import helper_by_name
+from libbpf_compat.helpers.native import c_helper
 from libbpf_compat.helpers.prototypes import PROTOTYPES, Arg, Prototype, Ret, size_argument
 from libbpf_compat.isa import Instruction
 from libbpf_compat.isa import opcodes as op
@@ -58,6 +60,8 @@ MAPS: dict[int, MapShape] = {1: MapShape(4, 4), 2: MapShape(4, 8), 3: MapShape(8
 MAX_ENTRIES = 4
 MAX_MAPS = 16  # distinct fds one program may load (each map takes MAX_ENTRIES pages)
 PROLOGUE_SLOTS = 4
+#: helpers the runs use the runtime's C code for: they call the program's functions back
+CALLBACK_HELPERS_RUN = ("loop",)
 
 PRE_STATE = ["r1.type=ctx", "r1.ctx_offset=0", "r10.type=stack", "r10.stack_offset=4096"]
 
@@ -270,14 +274,24 @@ def map_fds(instructions: list[Instruction]) -> set[int]:
 
 
 def vm_code(instructions: list[Instruction]) -> bytes:
-    """The program as the VM runs it: a prologue storing r10, map loads as fd numbers."""
+    """The program as the VM runs it: a prologue storing r10, map loads as fd numbers,
+    function addresses (callbacks) as the slot numbers the VM calls."""
     a = arena()
     prologue = [Instruction.lddw(0, a.scratch),
                 Instruction(op.CLASS_STX | op.MODE_MEM | op.SIZE_DW, 0, 10, 0, 0),
                 Instruction(op.CLASS_ALU64 | op.ALU_MOV | op.SRC_K, 0, 0, 0, 0)]
-    body = [Instruction.lddw(i.dst, i.imm & 0xFFFFFFFF) if i.is_lddw and i.src in (
-        op.PSEUDO_MAP_FD, op.PSEUDO_MAP_IDX) else i for i in instructions]
+    body = []
+    for slot, i in zip(isa.slot_indices(instructions), instructions, strict=True):
+        if i.is_lddw and i.src in (op.PSEUDO_MAP_FD, op.PSEUDO_MAP_IDX):
+            i = Instruction.lddw(i.dst, i.imm & 0xFFFFFFFF)
+        elif i.is_lddw and i.src == op.PSEUDO_FUNC:
+            i = Instruction.lddw(i.dst, max(0, PROLOGUE_SLOTS + slot + 1 + i.imm))
+        body.append(i)
     return isa.encode([*prologue, *body])
+
+
+def has_callbacks(instructions: list[Instruction]) -> bool:
+    return any(i.is_lddw and i.src == op.PSEUDO_FUNC for i in instructions)
 
 
 @dataclass
@@ -309,10 +323,15 @@ def execute(instructions: list[Instruction], rng: random.Random, runs: int) -> R
             vm.add_raw_region(m.slot_address(i), m.shape.value_size, writable=True)
     vm.add_raw_region(a.record, RECORD_SIZE, writable=True)
     ctx = RunContext(rng, maps, [])
-    if any(i.opcode == op.OPCODE_CALL and i.src == op.CALL_LOCAL for i in instructions):
+    if has_callbacks(instructions) or any(
+            i.opcode == op.OPCODE_CALL and i.src == op.CALL_LOCAL for i in instructions):
         ctx.frames = STACK_TOTAL // FRAME_SIZE
     for helper_id, proto in PROTOTYPES.items():
         vm.register_helper(helper_id, make_helper(helper_id, proto, ctx))
+    for name in CALLBACK_HELPERS_RUN:  # the runtime's own: they call the program back
+        found = helper_by_name(name)
+        if found is not None:
+            vm.register_native_helper(found.internal, c_helper(name))
     for _ in range(runs):
         length = rng.choice([0, 1, 2, 4, 8, 13, 14, 20, 34, 40, 54, 60, 64, 100,
                              rng.randint(0, 128), rng.randint(0, PACKET_MAX)])
@@ -553,6 +572,50 @@ class Generator:
             "*(u64 *)(r10 - 8) = r1", f"r3 = *(u64 *)(r10 + {self.rng.choice([0, 8, 496])})",
             "*(u64 *)(r1 + 0) = r10"], self.rng.randint(1, 3)), "exit"]
 
+    def loop_callback(self) -> None:
+        """bpf_loop calling a function back with a context: a buffer in the caller's
+        frame (summed into, indexed, holding a pointer), the context, or nothing."""
+        name, inner = f"<f{self.labels}>", f"<f{self.labels}in>"
+        self.labels += 1
+        count = self.rng.choice([0, 1, 3, 8, 64, 1000, -1])
+        ctx = self.rng.choice(["r10", "r10", "r10", "r10", "r6", "0", "r7"])
+        self.emit("*(u64 *)(r10 - 8) = 0", "*(u64 *)(r10 - 16) = 0")
+        spilled = self.rng.random() < 0.5
+        if spilled:
+            self.emit(f"*(u64 *)(r10 - {self.rng.choice([8, 16])}) = r{self.rng.choice([7, 6])}")
+        self.emit(f"r1 = {count}", f"r2 = code_addr({name})",
+                  f"r3 = {ctx}" if ctx != "0" else "r3 = 0")
+        if ctx == "r10":
+            self.emit(f"r3 += {self.rng.choice([-8, -16, -16, -4, 0])}")
+        self.emit(f"r4 = {self.rng.choice([0, 0, 0, 1])}",
+                  self.rng.choice(["call 181", "call 181", "r5 = 181\ncallx r5"]))
+        if self.rng.random() < (0.6 if spilled else 0.15):
+            self.emit(f"r2 = *(u64 *)(r10 - {self.rng.choice([8, 16])})",
+                      f"r0 = *(u8 *){_at(2, self.rng.choice([0, 0, 1, 8]))}")
+        body = self.rng.sample([
+            "r3 = *(u64 *)(r2 + 0)\nr3 += r1\n*(u64 *)(r2 + 0) = r3",
+            f"*(u64 *){_at(2, self.rng.choice([0, 8, -8]))} = r1",
+            f"r3 = r10\nr3 += -{self.rng.choice([16, 64, 512])}\nr3 += r1\n"
+            "*(u8 *)(r3 + 0) = 1",
+            "*(u64 *)(r2 + 0) = r10",
+            f"*(u64 *)(r2 + 0) = r{self.rng.choice([2, 1, 6])}",
+            "r4 = *(u64 *)(r2 + 0)\nr0 = *(u8 *)(r4 + 0)",
+            f"r4 = *(u32 *)(r2 + 0)\nr5 = *(u32 *)(r2 + 4)\nr3 = r4\n"
+            f"r3 += {self.rng.choice([1, 8, 16])}\nif r3 > r5 goto +1\n"
+            f"r0 = *(u8 *)(r4 + {self.rng.choice([0, 7, 15, 16])})",
+            f"r0 = *(u8 *)(r10 - {self.rng.choice([1, 8, 512, 513])})",
+            "r6 = r2\ncall 7\nr2 = r6",
+            f"r1 = {self.rng.choice([1, 2])}\nr2 = code_addr({inner})\nr3 = r10\n"
+            "r3 += -8\nr4 = 0\ncall 181\nr2 = *(u64 *)(r10 - 8)",
+            f"if r1 > {self.rng.choice([0, 2, 7])} goto +1\nr0 = *(u64 *)(r2 + 0)",
+        ], self.rng.randint(1, 2))
+        ret = self.rng.choice(["r0 = 0", "r0 = 1", "r0 = r1\nr0 &= 1", "r0 = r1",
+                               "r0 = 0"])
+        lines = "\n".join([*body, ret, "exit"]).split("\n")
+        self.tail += [f"{name}:", *lines,
+                      f"{inner}:", "r3 = *(u64 *)(r2 + 0)", "r3 += r1",
+                      "*(u64 *)(r2 + 0) = r3", "r0 = 0", "exit"]
+
     def legacy_load(self) -> None:
         """LD_ABS / LD_IND: checked at run time, r1-r5 gone afterwards."""
         w = self.rng.choice(["u8", "u16", "u32"])
@@ -590,7 +653,8 @@ class Generator:
                 "callee_saved_pointer", "packet_access", "packet_access", "packet_variable",
                 "packet_copy_check", "spill_fill", "stack_write", "stack_variable",
                 "map_lookup", "map_lookup", "map_update", "helper_buffer", "ringbuf",
-                "pointer_alu", "alu32", "ctx_access", "loop", "random_jump", "local_call")
+                "pointer_alu", "alu32", "ctx_access", "loop", "random_jump", "local_call",
+                "loop_callback", "loop_callback")
 
     def program(self) -> str:
         self.emit("r6 = r1", "r7 = *(u32 *)(r6 + 0)", "r8 = *(u32 *)(r6 + 4)", "r0 = 0")

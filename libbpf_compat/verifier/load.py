@@ -36,11 +36,17 @@ _MAPS_OF_MAPS = frozenset({BpfMapType.BPF_MAP_TYPE_ARRAY_OF_MAPS,
 
 
 def _map_info(obj: BpfObject, d: MapDef, inner: MapInfo | None = None) -> MapInfo:
+    from libbpf_compat.loader import spin_lock_offset  # the loader imports this module
+
     try:
         kind = d.type if d.internal else internal_map_type(obj.abi, d.type)
     except LibbpfError:
         kind = d.type
-    return MapInfo(d.name, kind, d.key_size, d.value_size, d.max_entries, inner)
+    try:
+        lock = spin_lock_offset(obj.btf, d.btf_value_type_id, f"map {d.name!r}")
+    except LibbpfError:
+        lock = -1  # two locks: the map cannot be created, the load fails there
+    return MapInfo(d.name, kind, d.key_size, d.value_size, d.max_entries, inner, lock)
 
 
 def object_map_infos(obj: BpfObject) -> list[MapInfo]:

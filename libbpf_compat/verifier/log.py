@@ -147,3 +147,59 @@ def ctx_modified(ctx: str, access: str) -> str:
 def add_pointers(src: int, dst: int) -> str:
     return (f"Only numbers can be added to pointers (r{src}.type in {{ctx, stack, packet, "
             f"shared}} -> r{dst}.type == number)")
+
+
+# Callbacks (bpf_loop, bpf_for_each_map_elem) and spin locks ------------------------------
+
+
+def read_only_key(access: str) -> str:
+    return f"A callback's map key is read-only ({access})"
+
+
+def callback_not_function(reg: int) -> str:
+    return f"Invalid type (r{reg}.type == a static function's address)"
+
+
+def callback_unknown(reg: int) -> str:
+    return f"The callback in r{reg} must be one known function"
+
+
+def callback_return(text: str) -> str:
+    return f"At callback return r0 must be in [0, 1] (r0 is {text})"
+
+
+def callback_released(where: str) -> str:
+    return f"A callback may not release a reference its caller holds (reserved at {where})"
+
+
+def lock_missing() -> str:
+    return "bpf_spin_unlock is missing (a bpf_spin_lock may still be held at exit)"
+
+
+def lock_calls() -> str:
+    return "function calls are not allowed while holding a lock"
+
+
+def lock_twice() -> str:
+    return "Locking two bpf_spin_locks is not allowed (a lock may already be held)"
+
+
+def unlock_without_lock() -> str:
+    return "bpf_spin_unlock without taking a lock (on some path no lock is held)"
+
+
+def lock_wrong_map() -> str:
+    return "bpf_spin_unlock of a lock in another map than the one taken"
+
+
+def lock_no_field(reg: int, where: str) -> str:
+    return f"r{reg} must point at the struct bpf_spin_lock of a map value ({where})"
+
+
+def lock_legacy_load() -> str:
+    return "BPF_LD_[ABS|IND] cannot be used inside a bpf_spin_lock-ed region"
+
+
+def lock_direct_access(reg: int) -> str:
+    return (f"bpf_spin_lock cannot be accessed directly by load/store (r{reg} may point "
+            "at one)")

@@ -9,7 +9,8 @@ returns a :class:`Verdict` with the messages and a log a person can act on.
 The pre-state is Linux's: ``r1`` points at the context, ``r10`` at the end of a
 512-byte stack frame, every other register is uninitialised. A map ``lddw`` gives a
 map (its key and value sizes known), a global data ``lddw`` a pointer into the map's
-value (``.rodata``, ``.data``, ``.bss``, ``.kconfig``), a function address a number.
+value (``.rodata``, ``.data``, ``.bss``, ``.kconfig``), a function address the function
+(a callback, :mod:`~libbpf_compat.verifier.callbacks`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from libbpf_compat.isa import Instruction, decode, disassemble_instruction, slot
 from libbpf_compat.isa import opcodes as op
 from libbpf_compat.uapi import BpfMapType
 from libbpf_compat.verifier.analysis import AnalysisResult, Node, analyze
+from libbpf_compat.verifier.callbacks import function_value
 from libbpf_compat.verifier.cfg import is_conditional
 from libbpf_compat.verifier.log import Message
 from libbpf_compat.verifier.numeric import TOP, UMAX64, Scalar
@@ -73,6 +75,8 @@ class MapInfo:
     max_entries: int
     #: a map of maps: its inner maps' shape
     inner: MapInfo | None = None
+    #: the offset of the value's ``struct bpf_spin_lock`` (from BTF), -1 when none
+    spin_lock_off: int = -1
 
 
 #: Ids of inner map shapes: this plus the outer map's index.
@@ -121,10 +125,11 @@ def lddw_values(relocations: Iterable[InsnRelocation], maps: Sequence[MapInfo],
                 options: Options) -> None:
     """Fill ``options.lddw`` (slot -> loaded value) and ``options.maps`` (by map index)."""
     for index, m in enumerate(maps):
-        options.maps[index] = MapShape(m.key_size, m.value_size)
+        options.maps[index] = MapShape(m.key_size, m.value_size, m.spin_lock_off)
         if m.inner is not None:
             options.maps[INNER_MAP_BASE + index] = MapShape(m.inner.key_size,
-                                                            m.inner.value_size)
+                                                            m.inner.value_size,
+                                                            m.inner.spin_lock_off)
             options.inner_maps[index] = INNER_MAP_BASE + index
     for r in relocations:
         if r.kind is RelocKind.MAP and 0 <= r.map_index < len(maps):
@@ -135,9 +140,12 @@ def lddw_values(relocations: Iterable[InsnRelocation], maps: Sequence[MapInfo],
         elif r.kind in (RelocKind.MAP_VALUE, RelocKind.KCONFIG) and 0 <= r.map_index < len(
                 maps):
             size = maps[r.map_index].value_size
-            options.lddw[r.insn] = RegValue.pointer(SHARED, Scalar.const(r.offset),
-                                                    Scalar.const(size))
-        elif r.kind in (RelocKind.FUNC_ADDR, RelocKind.KSYM):
+            options.lddw[r.insn] = RegValue(frozenset({SHARED}), NON_NULL,
+                                            Scalar.const(r.offset), Scalar.const(size),
+                                            Scalar.const(r.map_index))
+        elif r.kind is RelocKind.FUNC_ADDR:  # a callback (see verifier.callbacks)
+            options.lddw[r.insn] = function_value(r.offset)
+        elif r.kind is RelocKind.KSYM:
             options.lddw[r.insn] = RegValue.number()
 
 
@@ -294,10 +302,6 @@ def verify_program(name: str, code: bytes, *, relocations: Iterable[InsnRelocati
     ``pieces`` are (first slot, ELF section, byte offset, end) of each linked function,
     for source lines from ``ext``'s line info."""
     relocations = list(relocations)
-    if layout is not None and unsupported is None and any(
-            r.kind is RelocKind.FUNC_ADDR for r in relocations):
-        unsupported = ("it takes a static function's address (a bpf_loop or "
-                       "bpf_for_each_map_elem callback), which the verifier does not model yet")
     if layout is None or unsupported is not None:
         reason = unsupported or "no known context for its program type"
         return Verdict(name, False, unsupported=reason, messages=[reason],

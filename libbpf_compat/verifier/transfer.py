@@ -19,7 +19,7 @@ from libbpf_compat.helpers.prototypes import (
 )
 from libbpf_compat.isa import Instruction
 from libbpf_compat.isa import opcodes as op
-from libbpf_compat.verifier import checks, log, numeric, references, relations
+from libbpf_compat.verifier import checks, locks, log, numeric, references, relations
 from libbpf_compat.verifier.cases import Assume
 from libbpf_compat.verifier.cfg import Edge, is_conditional
 from libbpf_compat.verifier.numeric import BOTTOM, TOP, Scalar
@@ -27,6 +27,7 @@ from libbpf_compat.verifier.stack import Stack
 from libbpf_compat.verifier.types import (
     ALLOC_MEM,
     CTX,
+    FUNC,
     MAP_FD,
     MAP_FD_PROGRAMS,
     NON_NULL,
@@ -72,6 +73,8 @@ class MapShape:
 
     key_size: int
     value_size: int
+    #: the offset of the value's ``struct bpf_spin_lock`` (from BTF), -1 when it has none
+    spin_lock_off: int = -1
 
 
 #: The map every fd stands for in PREVAIL's YAML cases (a 4-byte key and value).
@@ -151,10 +154,13 @@ class State:
     #: ring buffer records reserved (by the slot of the reserve) and not yet submitted
     #: or discarded on some path here
     refs: frozenset[int] = frozenset()
+    #: the spin lock the paths here hold: the ids of its map, locks.NO_LOCK for the
+    #: paths holding none (see verifier.locks)
+    lock: frozenset[int] = locks.UNLOCKED
 
     def copy(self) -> State:
         return State(list(self.regs), self.stack.copy(), self.packet_size, self.meta_offset,
-                     dict(self.ranges), self.refs)
+                     dict(self.ranges), self.refs, self.lock)
 
     def _ranges_join(self, other: State) -> dict[int, int]:
         return {i: min(n, other.ranges[i]) for i, n in self.ranges.items() if i in other.ranges}
@@ -163,7 +169,7 @@ class State:
         out = State([a.join(b) for a, b in zip(self.regs, other.regs, strict=True)],
                     self.stack.join(other.stack), self.packet_size.join(other.packet_size),
                     self.meta_offset.join(other.meta_offset), self._ranges_join(other),
-                    self.refs | other.refs)
+                    self.refs | other.refs, self.lock | other.lock)
         relations.join(self, other, out)
         return out
 
@@ -172,12 +178,13 @@ class State:
                      self.stack.widen(other.stack, thresholds),
                      self.packet_size.widen(other.packet_size),
                      self.meta_offset.widen(other.meta_offset), self._ranges_join(other),
-                     self.refs | other.refs)
+                     self.refs | other.refs, self.lock | other.lock)
 
     def leq(self, other: State) -> bool:
         return (all(a.leq(b) for a, b in zip(self.regs, other.regs, strict=True))
                 and self.stack.leq(other.stack) and self.packet_size.leq(other.packet_size)
                 and self.meta_offset.leq(other.meta_offset) and self.refs <= other.refs
+                and self.lock <= other.lock
                 and all(i in self.ranges and self.ranges[i] >= n
                         for i, n in other.ranges.items()))
 
@@ -252,7 +259,11 @@ def alu(state: State, insn: Instruction, options: Options, pc: int = -1) -> None
         if (code == op.ALU_ADD and use_src and src.types & POINTER_TYPES
                 and not dst.is_number):
             raise Failed(log.add_pointers(insn.src, d))
-        # A map (or program map) is a handle, not an address: no arithmetic on it.
+        # A function's address names the function: no arithmetic on it (callbacks
+        # are known functions). A map (or program map) is a handle: none on it either.
+        if dst.only == FUNC or (use_src and src.only == FUNC):
+            raise Failed(log.invalid_type(d if dst.only == FUNC else insn.src,
+                                          ARITH_TYPE_TEXT))
         if dst.types & NO_ARITH_TYPES:
             raise Failed(log.invalid_type(d, ARITH_TYPE_TEXT))
         if use_src and src.types & NO_ARITH_TYPES:
@@ -775,12 +786,13 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
                 for lo, width in references.released_cells(state.stack.cells, ref or 0):
                     state.stack.havoc(lo, lo + width)
         elif kind == Arg.PTR_TO_FUNC:
-            # callbacks are not modelled: real programs taking a function's address
-            # are not verified (verifier.program); anything else here is no function
-            raise Failed(log.invalid_type(reg, "== a static function's address"))
+            # a static function's address (``lddw`` of a code address): the analysis
+            # calls it back (verifier.callbacks)
+            if value.types != {FUNC}:
+                raise Failed(log.callback_not_function(reg))
         elif kind == Arg.PTR_TO_SPIN_LOCK:
-            # the lock is 4 bytes of a map value the helper writes
-            require(None if value.only == SHARED else log.invalid_type(reg, "== shared"))
+            # the lock field of a map value: 4 bytes the helper writes
+            require(locks.pointer_text(reg, value, options))
             require(checks.helper_memory(reg, value, 4, f"r{reg} as a spin lock", True, False,
                                          state.stack.numeric, state.packet_size,
                                          state.meta_offset, options.stack_size,
@@ -853,8 +865,9 @@ def helper_result(state: State, proto: Prototype, options: Options) -> RegValue:
                         Scalar.from_unsigned(min(inner), max(inner)))
     if ret == Ret.MAP_VALUE_OR_NULL:
         shape = map_shape(options, state.regs[1].map_fd, smallest=True)
+        # the value keeps its map (its spin lock's place; see verifier.locks)
         return RegValue(frozenset({SHARED}), NULLABLE_VALUE, Scalar.const(0),
-                        Scalar.const(shape.value_size))
+                        Scalar.const(shape.value_size), state.regs[1].map_fd)
     if ret == Ret.SOCKET_OR_NULL:
         return RegValue(frozenset({SOCKET}), NULLABLE_VALUE, Scalar.const(0))
     if ret == Ret.ALLOC_MEM_OR_NULL:
@@ -874,8 +887,15 @@ def helper_call(state: State, insn: Instruction, options: Options | None = None,
     if insn.opcode == op.OPCODE_CALLX or insn.source == 0:
         hid = helper_id(state, insn, options)
         found = prototype(hid)
+        named = helper_by_internal(hid) if hid not in options.own_helpers else None
+        name = named.name if named is not None else None
+        require(locks.call_text(state, name))
         if found is not None:
             check_arguments(state, found, options)
+            if name == "spin_lock":
+                require(locks.acquire(state, state.regs[1]))
+            elif name == "spin_unlock":
+                require(locks.release(state, state.regs[1]))
             result = helper_result(state, found, options)
             if found.ret == Ret.ALLOC_MEM_OR_NULL and options.track_references:
                 result, problem = references.acquire(result, state.refs, pc)

@@ -23,16 +23,19 @@ MAP_FD_PROGRAMS = "map_fd_programs"
 SOCKET = "socket"
 ALLOC_MEM = "alloc_mem"
 FUNC = "func"
+#: the key a helper hands a callback (bpf_for_each_map_elem): bytes it may read, not write
+MAP_KEY = "map_key"
 UNINIT = "uninit"
 
 #: The address of a pointer known not to be null: a host user-space address.
 NON_NULL = Scalar.from_unsigned(1, (1 << 47) - 1)
 
 POINTER_TYPES = frozenset({CTX, STACK, PACKET, PACKET_END, PACKET_META, SHARED, SOCKET,
-                           ALLOC_MEM})
-MEMORY_TYPES = frozenset({CTX, STACK, PACKET, SHARED, SOCKET, ALLOC_MEM})
+                           ALLOC_MEM, MAP_KEY})
+MEMORY_TYPES = frozenset({CTX, STACK, PACKET, SHARED, SOCKET, ALLOC_MEM, MAP_KEY})
 _NULLABLE = frozenset({SHARED, SOCKET, ALLOC_MEM})
-ALL_TYPES = frozenset({NUMBER, MAP_FD, MAP_FD_PROGRAMS, FUNC}) | POINTER_TYPES
+#: the types a YAML case's untyped value may have (a callback's key is none of them)
+ALL_TYPES = frozenset({NUMBER, MAP_FD, MAP_FD_PROGRAMS, FUNC}) | POINTER_TYPES - {MAP_KEY}
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class RegValue:
     value: Scalar = TOP
     offset: Scalar = TOP
     region_size: Scalar = TOP  # shared regions: their size
-    map_fd: Scalar = TOP  # map_fd and map_fd_programs: which map
+    map_fd: Scalar = TOP  # map_fd and map_fd_programs: which map; shared: its value's map
     #: packet pointers: (id, k) when the offset is ``v + k`` for the variable ``v``
     #: created at slot ``id`` (the packet ranges of a state are facts about it)
     sym: tuple[int, int] | None = None
