@@ -22,8 +22,9 @@ from tests.shared_data import shared_path
 #: libbpf loads them, instead of alone with an assumed context. 249 before Cilium's
 #: bpf_lxc.o 2/7 and 2/10 verified: the stack runs of verifier.relations keep the
 #: correlation of the event size with the bytes each path wrote before its
-#: perf_event_output.)
-PROVEN_VERIFIED_FLOOR = 251
+#: perf_event_output. 251 before trace partitioning (verifier/partition.py) verified
+#: twotypes.o and xdp_ddos01_blacklist_kern.o's xdp_prog.)
+PROVEN_VERIFIED_FLOOR = 253
 #: (b) PREVAIL-unproven programs the kernel refused for memory safety, rejected here.
 #: (11 before the Windows helpers had prototypes: the twelfth, timeout-29db…'s
 #: bind_test_caller, is a safe Windows bind program -- trace_printk2 and a tail call --

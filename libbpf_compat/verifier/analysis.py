@@ -3,7 +3,8 @@
 :func:`analyze` takes the instructions (by slot), the assumptions, an initial state
 and options; it returns the messages of the failed checks and the state at each exit.
 Each node is (call stack, slot); its label in messages is ``"0/9"`` for slot 9 in the
-function called from slot 0.
+function called from slot 0. A node keeps a few states apart, by the kinds of its live
+registers (trace partitioning, see partition.py); the result joins them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from dataclasses import dataclass, field
 
 from libbpf_compat.isa import Instruction, validate
 from libbpf_compat.isa import opcodes as op
-from libbpf_compat.verifier import callbacks, locks, log, references, transfer
+from libbpf_compat.verifier import callbacks, locks, log, partition, references, transfer
 from libbpf_compat.verifier.cases import Assume, PreState, ValueSpec, parse_value
 from libbpf_compat.verifier.cfg import CFG, build, is_local_call, reachable, successors
+from libbpf_compat.verifier.liveness import live_registers
 from libbpf_compat.verifier.log import Message
 from libbpf_compat.verifier.numeric import BOTTOM, TOP, Interval, Scalar
+from libbpf_compat.verifier.partition import CATCH_ALL, MAX_PARTITIONS, Key
 from libbpf_compat.verifier.stack import Stack
 from libbpf_compat.verifier.transfer import POINTER_VALUE, Failed, Options, State
 from libbpf_compat.verifier.types import (
@@ -78,7 +81,13 @@ class Analyzer:
         self.options = options
         self.limit = limit
         self.states: dict[Node, State] = {}
-        self.visits: dict[Node, int] = {}
+        #: the fixpoint's states: up to MAX_PARTITIONS per node (see partition.py)
+        self.parts: dict[Node, dict[Key, State]] = {}
+        self.live = {pc: partition.registers(mask)
+                     for pc, mask in live_registers(self.cfg, assumes).items()}
+        self.visits: dict[tuple[Node, Key], int] = {}
+        #: (where, text, target) of the edges found infeasible while reporting a node
+        self.dead: list[tuple[str, str, Node]] | None = None
         self.saved: dict[tuple[int, ...], State] = {}  # caller state at each call site
         self.result = AnalysisResult()
         self.seen: set[str] = set()
@@ -108,7 +117,8 @@ class Analyzer:
             if pc in self.assumes:
                 after = transfer.assume_pseudo(state, self.assumes[pc])
                 if after is None:
-                    self.emit(where, log.unreachable(self.assumes[pc].text()), collect)
+                    self._unreachable(where, log.unreachable(self.assumes[pc].text()),
+                                      (frames, nxt), collect)
                     return []
                 return [((frames, nxt), after)]
             if pc in self.options.terminal_slots or (
@@ -154,8 +164,9 @@ class Analyzer:
                         if insn.operation != op.JMP_JSET:
                             targets = {e.target for e in self.cfg.edges[pc]}
                             if len(targets) > 1:
-                                self.emit(f"{where}:{label((frames, edge.target), self.names)}",
-                                          log.unreachable(text), collect)
+                                self._unreachable(
+                                    f"{where}:{label((frames, edge.target), self.names)}",
+                                    log.unreachable(text), (frames, edge.target), collect)
                         continue
                     out.append(((frames, edge.target), after))
                 return out
@@ -272,9 +283,9 @@ class Analyzer:
         """
         graph: dict[Node, set[Node]] = {}
         leaves: set[Node] = set()
-        for node, state in self.states.items():
+        for node, state in self._partitions():
             succs = self.step(node, state, collect=False)
-            graph[node] = {succ for succ, _ in succs}
+            graph.setdefault(node, set()).update(succ for succ, _ in succs)
             insn = self.cfg.instructions.get(node[1])
             if insn is not None and insn.opcode == op.OPCODE_EXIT and not node[0]:
                 leaves.add(node)
@@ -291,15 +302,25 @@ class Analyzer:
                 self.emit(f"{where} (counter)", f"Loop counter is too large (pc[{where}] < "
                           f"{LOOP_COUNTER_LIMIT})", True)
 
-    def _join(self, succ: Node, old: State, state: State) -> State:
-        count = self.visits.get(succ, 0) + 1
-        self.visits[succ] = count
+    def _unreachable(self, where: str, text: str, target: Node, collect: bool) -> None:
+        """An infeasible edge: reported once no partition of the node takes it."""
+        if collect and self.dead is not None:
+            self.dead.append((where, text, target))
+        else:
+            self.emit(where, text, collect)
+
+    def _partitions(self) -> list[tuple[Node, State]]:
+        return [(node, state) for node, parts in self.parts.items() for state in parts.values()]
+
+    def _join(self, succ: Node, old: State, state: State, part: Key = CATCH_ALL) -> State:
+        count = self.visits.get((succ, part), 0) + 1
+        self.visits[(succ, part)] = count
         if (succ[1] in self.cfg.loop_heads or succ[1] in self.callback_sites) and (
                 count > WIDEN_AFTER):
             return old.widen(state, self.options.thresholds)
         return old.join(state)
 
-    def _merge(self, succ: Node, old: State, state: State) -> State:
+    def _merge(self, succ: Node, old: State, state: State, part: Key = CATCH_ALL) -> State:
         """Join at ``succ``; registers whose variables differ between the two states get
         a variable of this node (a phi) where the registers sharing a variable in the
         old state share one (at the same distance) in the new one too. Facts about the
@@ -309,7 +330,7 @@ class Analyzer:
             incoming.forget_sym(phi)
         if incoming.leq(old):
             return old
-        new = self._join(succ, old, incoming)
+        new = self._join(succ, old, incoming, part)
         mine = self.node_phis.setdefault(succ, set())
         groups: dict[object, list[int]] = {}
         for r in range(11):
@@ -355,49 +376,101 @@ class Analyzer:
         r = self.result
         r.exit_state = state if r.exit_state is None else r.exit_state.join(state)
 
+    def _add(self, succ: Node, state: State, push: list[tuple[Node, Key]]) -> None:
+        """Join ``state`` into its partition at ``succ``; ``push`` gets what changed.
+        The key is taken at every node: partitions that differ only in registers dead
+        there are joined at once."""
+        parts = self.parts.setdefault(succ, {})
+        part = CATCH_ALL if CATCH_ALL in parts else partition.key(
+            state, self.live.get(succ[1], ()))
+        old = parts.get(part)
+        if old is None and len(parts) >= MAX_PARTITIONS:
+            # Too many ways to get here: from now on one state, all of them joined.
+            # (Folding them in is no visit: widening counts the joins that follow.)
+            counts = [self.visits.get((succ, p), 0) for p in parts]
+            states = [*parts.values(), state]
+            parts.clear()
+            part, new = CATCH_ALL, states[0]
+            for other in states[1:]:
+                new = self._combine(succ, new, other, part)
+            self.visits[(succ, part)] = max(counts)
+        elif old is None:
+            new = state
+        else:
+            new = self._combine(succ, old, state, part)
+            if new is old:
+                return
+        parts[part] = new
+        push.append((succ, part))
+
+    def _combine(self, succ: Node, old: State, state: State, part: Key) -> State:
+        """The join of ``state`` into ``old`` at ``succ``: ``old`` itself when that
+        adds nothing."""
+        if self.options.ctx is not None:  # real programs: variables at joins
+            new = self._merge(succ, old, state, part)
+            return old if new.leq(old) else new
+        if state.leq(old):
+            return old
+        return self._join(succ, old, state, part)
+
     def run(self, initial: State) -> AnalysisResult:
         start: Node = ((), 0)
-        self.states[start] = initial
-        queue: list[tuple[int, tuple[int, ...], int]] = [(0, (), 0)]
-        queued = {start}
+        first = partition.key(initial, self.live.get(0, ()))
+        self.parts[start] = {first: initial}
+        order = 0
+        queue: list[tuple[int, tuple[int, ...], int, Key]] = [(0, (), order, first)]
+        queued = {(start, first)}
         processed = 0
+        push: list[tuple[Node, Key]] = []
         while queue:
-            _, frames, pc = heapq.heappop(queue)
+            pc, frames, _, part = heapq.heappop(queue)
             node = (frames, pc)
-            queued.discard(node)
+            queued.discard((node, part))
+            state = self.parts[node].get(part)
+            if state is None:
+                continue  # joined into the node's catch-all since it was queued
             processed += 1
             if processed > self.limit:
                 self.result.complete = False
                 self.emit("", f"processed more than {self.limit} instructions", True)
                 break
-            for succ, state in self.step(node, self.states[node], collect=False):
-                old = self.states.get(succ)
-                if old is None:
-                    new = state
-                elif self.options.ctx is not None:  # real programs: variables at joins
-                    new = self._merge(succ, old, state)
-                    if new.leq(old):
-                        continue
-                elif state.leq(old):
-                    continue
-                else:
-                    new = self._join(succ, old, state)
-                self.states[succ] = new
-                if succ not in queued:
-                    queued.add(succ)
-                    heapq.heappush(queue, (succ[1], succ[0], succ[1]))
+            for succ, after in self.step(node, state, collect=False):
+                self._add(succ, after, push)
+            for succ, succ_part in push:
+                if (succ, succ_part) not in queued:
+                    queued.add((succ, succ_part))
+                    order += 1
+                    heapq.heappush(queue, (succ[1], succ[0], order, succ_part))
+            push.clear()
         self.result.processed = processed
+        self.states = {node: _joined(list(parts.values())) for node, parts in self.parts.items()
+                       if parts}
         self.result.states = self.states
         if self.options.termination and self.result.complete:
             self._check_termination()
         if self.options.reject_unreachable:
             for pc in sorted(set(self.cfg.instructions) - reachable(self.cfg)):
                 self.emit(label(((), pc), self.names), "Unreachable instruction", True)
-        # Report from the fixpoint: each reachable node's checks, once.
+        # Report from the fixpoint: each reachable node's checks, once; an edge is
+        # unreachable when no partition of its node takes it.
         self.result.exit_state = None
-        for node in sorted(self.states, key=lambda n: (n[1], n[0])):
-            self.step(node, self.states[node], collect=True)
+        for node in sorted(self.parts, key=lambda n: (n[1], n[0])):
+            self.dead = []
+            reached: set[Node] = set()
+            for state in self.parts[node].values():
+                reached.update(succ for succ, _ in self.step(node, state, collect=True))
+            dead, self.dead = self.dead, None
+            for where, text, target in dead:
+                if target not in reached:
+                    self.emit(where, text, True)
         return self.result
+
+
+def _joined(states: list[State]) -> State:
+    joined = states[0]
+    for other in states[1:]:
+        joined = joined.join(other)
+    return joined
 
 
 def _components(graph: dict[Node, set[Node]]) -> list[frozenset[Node]]:
