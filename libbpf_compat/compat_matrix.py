@@ -360,8 +360,9 @@ PLANNED = [
     ("verifier", "partly", "partly",
      "every program is verified at load (EACCES with a log) and verified programs run "
      "unchecked, as JIT code on x86-64; programs passing a callback (bpf_loop, "
-     "bpf_for_each_map_elem) load unverified and run bounds-checked; loop termination "
-     "is only checked for loops no feasible edge leaves"),
+     "bpf_for_each_map_elem) load unverified and run bounds-checked; every loop must "
+     "be proven to end (a register or stack slot moving by a known step towards a "
+     "bound, at most 100000 times per loop head)"),
 ]
 
 
