@@ -361,8 +361,9 @@ PLANNED = [
     ("verifier", "partly", "partly",
      "every program is verified at load (EACCES with a log) and verified programs run "
      "unchecked, as JIT code on x86-64 (bpf_loop and bpf_for_each_map_elem callbacks "
-     "and bpf_spin_lock pairing included); loop termination "
-     "is only checked for loops no feasible edge leaves"),
+     "and bpf_spin_lock pairing included); every loop must be proven to end (a "
+     "register or stack slot moving by a known step towards a bound, at most 100000 "
+     "times per loop head)"),
 ]
 
 

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 
 from libbpf_compat.isa import Instruction, validate
 from libbpf_compat.isa import opcodes as op
-from libbpf_compat.verifier import callbacks, locks, log, partition, references, transfer
+from libbpf_compat.verifier import (
+    callbacks,
+    locks,
+    log,
+    partition,
+    references,
+    termination,
+    transfer,
+)
 from libbpf_compat.verifier.cases import Assume, PreState, ValueSpec, parse_value
 from libbpf_compat.verifier.cfg import CFG, build, is_local_call, reachable, successors
 from libbpf_compat.verifier.liveness import live_registers
@@ -130,28 +138,7 @@ class Analyzer:
                 if frames and frames[-1] in self.callback_sites:
                     return self._return_from_callback(frames, state)
                 if frames:
-                    caller = self.saved.get(frames)
-                    if caller is None:
-                        return []
-                    back = caller.copy()
-                    back.regs[0] = state.regs[0]
-                    frame = self.options.frame_size
-                    if frame:
-                        # One stack for all frames: the callee's writes through pointers
-                        # into its callers' frames stay; its own frame is gone. r1-r5
-                        # hold what the callee left: unreadable, as in Linux.
-                        back.stack = state.stack.copy()
-                        top = self.options.stack_size - len(frames) * frame
-                        back.stack.havoc(top - frame, top)
-                        back.ranges = dict(state.ranges)
-                        back.refs = state.refs
-                        for r in range(1, 6):
-                            back.regs[r] = UNINIT_VALUE
-                    back.packet_size = state.packet_size
-                    back.refs = state.refs
-                    call_pc = frames[-1]
-                    ret_insn = self.cfg.instructions[call_pc]
-                    return [((frames[:-1], call_pc + ret_insn.size), back)]
+                    return self._returns(frames, state)
                 transfer.require(_exit_check(state))
                 if state.refs and self.options.track_references:
                     transfer.require(references.leak_text(state.refs, self.names))
@@ -183,8 +170,17 @@ class Analyzer:
                     self.emit("", "too many call stack frames", collect)
                     return []
                 inner = (*frames, pc)
-                self.saved[inner] = state.copy() if inner not in self.saved else (
-                    self.saved[inner].join(state))
+                before = self.saved.get(inner)
+                self.saved[inner] = state.copy() if before is None else before.join(state)
+                returns: list[tuple[Node, State]] = []
+                if before is not None and not self.saved[inner].leq(before):
+                    # what the callee's exits give back changed with what it saved:
+                    # send them again (a callee whose own states did not change
+                    # would not, and the return site would keep stale registers)
+                    for node_, exiting in self._partitions():
+                        if node_[0] == inner and self.cfg.instructions[node_[1]].opcode == (
+                                op.OPCODE_EXIT):
+                            returns += self._returns(inner, exiting)
                 # The callee's frame lies below the caller's (r10 moves down by a frame,
                 # as in the VM and Linux); the caller's frames stay reachable through
                 # the pointers it passes.
@@ -195,7 +191,7 @@ class Analyzer:
                         self.options.stack_size - len(inner) * frame))
                 else:
                     callee.stack = Stack()
-                return [((inner, target), callee)]
+                return [((inner, target), callee), *returns]
             after = state.copy()
             cls = insn.insn_class
             if cls in (op.CLASS_ALU, op.CLASS_ALU64):
@@ -275,32 +271,69 @@ class Analyzer:
                 self.cfg.instructions, function)
         return found
 
-    def _check_termination(self) -> None:
-        """Report each loop no feasible edge leaves: it never terminates.
+    def _returns(self, frames: tuple[int, ...], state: State) -> list[tuple[Node, State]]:
+        """The edge from a callee's exit (in ``state``) back to its caller: the caller's
+        saved registers and r0."""
+        caller = self.saved.get(frames)
+        if caller is None:
+            return []
+        back = caller.copy()
+        back.regs[0] = state.regs[0]
+        frame = self.options.frame_size
+        if frame:
+            # One stack for all frames: the callee's writes through pointers
+            # into its callers' frames stay; its own frame is gone. r1-r5
+            # hold what the callee left: unreadable, as in Linux.
+            back.stack = state.stack.copy()
+            top = self.options.stack_size - len(frames) * frame
+            back.stack.havoc(top - frame, top)
+            back.ranges = dict(state.ranges)
+            back.refs = state.refs
+            for r in range(1, 6):
+                back.regs[r] = UNINIT_VALUE
+        back.packet_size = state.packet_size
+        back.refs = state.refs
+        call_pc = frames[-1]
+        ret_insn = self.cfg.instructions[call_pc]
+        return [((frames[:-1], call_pc + ret_insn.size), back)]
 
-        The interval domain cannot bound loop counters; a loop whose exits are all
-        infeasible at the fixpoint is infinite for certain, and that is what this finds.
-        """
-        graph: dict[Node, set[Node]] = {}
+    def _check_termination(self) -> None:
+        """Report each loop that never terminates or may not: one no feasible edge
+        leaves, and one (or one nested in it) no ranking argument proves finite
+        (see :mod:`libbpf_compat.verifier.termination`)."""
+        succs: termination.Successors = {}
         leaves: set[Node] = set()
         for node, state in self._partitions():
-            succs = self.step(node, state, collect=False)
-            graph.setdefault(node, set()).update(succ for succ, _ in succs)
+            out = self.step(node, state, collect=False)
+            if node[0] and node[0][-1] in self.callback_sites:
+                # a callback's return to its helper's call is not a loop to prove: the
+                # helper bounds its calls (nr_loops, the map's entries)
+                out = [(succ, after) for succ, after in out if succ[0] == node[0]
+                       or len(succ[0]) > len(node[0])]
+            succs.setdefault(node, []).extend(out)
             insn = self.cfg.instructions.get(node[1])
             if insn is not None and insn.opcode == op.OPCODE_EXIT and not node[0]:
                 leaves.add(node)
-
-        for scc in _components(graph):
-            if len(scc) == 1:
-                (only,) = scc
-                if only not in graph.get(only, ()):
-                    continue  # not a loop
+        graph = {node: {succ for succ, _ in out} for node, out in succs.items()}
+        loops = termination.LoopGraph(self.states, succs, self.cfg.instructions,
+                                      frozenset(self.assumes), self.options)
+        for scc in termination.components(graph):
+            if not termination.is_loop(graph, scc):
+                continue
             leaves_scc = any(succ not in scc for n in scc for succ in graph[n])
             if not leaves_scc and not scc & leaves:
                 head = min(scc, key=lambda n: (len(n[0]), n[1]))
-                where = label(head, self.names)
-                self.emit(f"{where} (counter)", f"Loop counter is too large (pc[{where}] < "
-                          f"{LOOP_COUNTER_LIMIT})", True)
+                self._loop_message(head, "no path leaves it")
+                continue
+            for unproven in termination.prove_loop(loops, scc, LOOP_COUNTER_LIMIT):
+                self._loop_message(unproven.head, unproven.reason)
+
+    def _loop_message(self, head: Node, reason: str) -> None:
+        where = label(head, self.names)
+        text = f"Loop counter is too large (pc[{where}] < {LOOP_COUNTER_LIMIT})"
+        if self.options.ctx is not None:  # real programs: say why
+            text += f": {reason}"
+        self.emit(f"{where} (counter)", text, True)
 
     def _unreachable(self, where: str, text: str, target: Node, collect: bool) -> None:
         """An infeasible edge: reported once no partition of the node takes it."""
@@ -471,49 +504,6 @@ def _joined(states: list[State]) -> State:
     for other in states[1:]:
         joined = joined.join(other)
     return joined
-
-
-def _components(graph: dict[Node, set[Node]]) -> list[frozenset[Node]]:
-    """The strongly connected components of ``graph`` (Tarjan's, without recursion),
-    in the order of their smallest node."""
-    index: dict[Node, int] = {}
-    low: dict[Node, int] = {}
-    on_stack: set[Node] = set()
-    stack: list[Node] = []
-    found: list[frozenset[Node]] = []
-    for root in sorted(graph, key=lambda n: (n[1], n[0])):
-        if root in index:
-            continue
-        work: list[tuple[Node, list[Node]]] = [(root, sorted(graph.get(root, ())))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, todo = work[-1]
-            if todo:
-                succ = todo.pop()
-                if succ not in index:
-                    index[succ] = low[succ] = len(index)
-                    stack.append(succ)
-                    on_stack.add(succ)
-                    work.append((succ, sorted(graph.get(succ, ()))))
-                elif succ in on_stack:
-                    low[node] = min(low[node], index[succ])
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                members = set()
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    members.add(member)
-                    if member == node:
-                        break
-                found.append(frozenset(members))
-    return sorted(found, key=lambda c: min((n[1], n[0]) for n in c))
 
 
 def invalid_bytecode(instructions: dict[int, Instruction]) -> list[tuple[int, str]]:
