@@ -59,6 +59,28 @@ def test_ids_and_program_types() -> None:
     assert not helper_allowed(flow.internal, BpfProgType.BPF_PROG_TYPE_XDP)
 
 
+def test_sockmap_helpers_only_where_linux_offers_them() -> None:
+    """As Linux's func_protos: bpf_sock_map_update from sock_ops only, the msg helpers
+    from sk_msg, bpf_override_return from kprobes (an XDP program calling
+    bpf_sock_map_update is refused: "program of this type cannot use helper")."""
+    allowed = {
+        "sock_map_update": BpfProgType.BPF_PROG_TYPE_SOCK_OPS,
+        "sock_hash_update": BpfProgType.BPF_PROG_TYPE_SOCK_OPS,
+        "sk_redirect_map": BpfProgType.BPF_PROG_TYPE_SK_SKB,
+        "msg_redirect_map": BpfProgType.BPF_PROG_TYPE_SK_MSG,
+        "msg_apply_bytes": BpfProgType.BPF_PROG_TYPE_SK_MSG,
+        "override_return": BpfProgType.BPF_PROG_TYPE_KPROBE,
+        "perf_prog_read_value": BpfProgType.BPF_PROG_TYPE_PERF_EVENT,
+    }
+    for name, prog_type in allowed.items():
+        helper = helper_by_name(name)
+        assert helper is not None
+        assert helper_allowed(helper.internal, prog_type), name
+        for other in (BpfProgType.BPF_PROG_TYPE_XDP, BpfProgType.BPF_PROG_TYPE_SCHED_CLS,
+                      BpfProgType.BPF_PROG_TYPE_TRACEPOINT):
+            assert not helper_allowed(helper.internal, other), (name, other)
+
+
 def test_network_context_per_attach_point() -> None:
     obj = loaded()
     hook = SockAddrHook()

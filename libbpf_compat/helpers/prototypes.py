@@ -234,6 +234,18 @@ _ONLY: dict[str, frozenset[int]] = {
         P.BPF_PROG_TYPE_CGROUP_SOCK_ADDR, P.BPF_PROG_TYPE_SOCK_OPS, P.BPF_PROG_TYPE_SK_SKB,
         P.BPF_PROG_TYPE_SK_MSG, P.BPF_PROG_TYPE_SK_REUSEPORT, P.BPF_PROG_TYPE_TRACING,
         P.BPF_PROG_TYPE_LSM}),
+    # Linux's sockmap family: each only where its func_proto offers it
+    "sock_map_update": frozenset({P.BPF_PROG_TYPE_SOCK_OPS}),
+    "sock_hash_update": frozenset({P.BPF_PROG_TYPE_SOCK_OPS}),
+    "sk_redirect_map": frozenset({P.BPF_PROG_TYPE_SK_SKB}),
+    "sk_redirect_hash": frozenset({P.BPF_PROG_TYPE_SK_SKB}),
+    "msg_redirect_map": frozenset({P.BPF_PROG_TYPE_SK_MSG}),
+    "msg_redirect_hash": frozenset({P.BPF_PROG_TYPE_SK_MSG}),
+    "msg_apply_bytes": frozenset({P.BPF_PROG_TYPE_SK_MSG}),
+    "msg_cork_bytes": frozenset({P.BPF_PROG_TYPE_SK_MSG}),
+    "msg_pull_data": frozenset({P.BPF_PROG_TYPE_SK_MSG}),
+    "override_return": frozenset({P.BPF_PROG_TYPE_KPROBE}),
+    "perf_prog_read_value": frozenset({P.BPF_PROG_TYPE_PERF_EVENT}),
 }
 _TRACING = frozenset({P.BPF_PROG_TYPE_KPROBE, P.BPF_PROG_TYPE_TRACEPOINT,
                       P.BPF_PROG_TYPE_PERF_EVENT, P.BPF_PROG_TYPE_RAW_TRACEPOINT,
