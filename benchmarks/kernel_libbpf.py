@@ -111,18 +111,24 @@ def error_line(log: str) -> str:
     return lines[-1] if lines else ""
 
 
+BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4
 BPF_MAP_TYPE_RINGBUF = 27
 
 
 def _ringbufs_without_value(lib: ctypes.CDLL, obj: int) -> None:
     """Ring buffers declared with a ``__type(value, ...)`` (as cilium/ebpf's examples do,
     whose Go loader ignores it) get key and value size 0, which the kernel requires and
-    libbpf 1.1 does not enforce."""
+    libbpf 1.1 does not enforce; perf event arrays declared so get the 4-byte key and
+    value the kernel requires (as cilium/ebpf sets them)."""
     m = lib.bpf_object__next_map(obj, None)
     while m:
-        if lib.bpf_map__type(m) == BPF_MAP_TYPE_RINGBUF and lib.bpf_map__value_size(m):
+        kind = lib.bpf_map__type(m)
+        if kind == BPF_MAP_TYPE_RINGBUF and lib.bpf_map__value_size(m):
             lib.bpf_map__set_key_size(m, 0)
             lib.bpf_map__set_value_size(m, 0)
+        elif kind == BPF_MAP_TYPE_PERF_EVENT_ARRAY and lib.bpf_map__value_size(m) != 4:
+            lib.bpf_map__set_key_size(m, 4)
+            lib.bpf_map__set_value_size(m, 4)
         m = lib.bpf_object__next_map(obj, m)
 
 

@@ -47,6 +47,8 @@ def _create(d: MapDef, inner_fd: int = 0) -> int:
         entries = kernel_bpf.possible_cpus()
     if d.type == BpfMapType.BPF_MAP_TYPE_RINGBUF:
         key = value = 0
+    if d.type == BpfMapType.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+        key = value = 4  # whatever value type the object declared (cilium/ebpf's examples)
     attr = ctypes.create_string_buffer(kernel_bpf.ATTR_SIZE)
     struct.pack_into("IIIIII", attr, 0, d.type, key, value, entries, d.map_flags, inner_fd)
     struct.pack_into("16s", attr, 28, _NAME_OK.sub("_", d.name).encode()[:15])

@@ -76,3 +76,29 @@ def test_sub_programs_are_verified_in_their_callers(corpus: CorpusResult) -> Non
     assert "add1 is a sub-program: verified as part of func" in summary(corpus)
     # a .text function no program calls is still checked as a program of its own
     assert ("build/twotypes.o", "func") not in subs
+
+
+def test_leads_are_shown_safe(corpus: CorpusResult) -> None:
+    """Issue 6: a PREVAIL-unproven program verified here counts as a lead only once shown
+    safe. Every lead is accepted by the kernel here or ran RUNS bounds-checked runs to
+    its exit without a violation -- except one whose verified code is poisoned by CO-RE
+    (the host BTF lacks the types it names), which the summary lists as not shown safe."""
+    from benchmarks import corpus_leads
+    from libbpf_compat.verifier.corpus import gather_evidence
+    from libbpf_compat.verifier.leads import RUNS
+
+    why = corpus_leads.unavailable()
+    if why is not None:
+        pytest.skip(f"the kernel cannot load programs here: {why}")
+    evidence = gather_evidence(shared_path("corpus"), corpus, corpus_leads.kernel_judge)
+    assert evidence and set(evidence) == {(s.obj, s.function) for s in corpus.leads()}
+    for lead in evidence.values():
+        if lead.runs is not None:
+            assert not lead.runs.violations, (lead.obj, lead.function, lead.runs.describe())
+        if lead.shown_safe == "runs":
+            assert lead.runs is not None and lead.runs.completed == lead.runs.runs == RUNS
+        elif lead.shown_safe is None:
+            assert lead.poisoned, (lead.obj, lead.function, lead.describe())
+    text = summary(corpus, evidence)
+    shown = sum(e.shown_safe is not None for e in evidence.values())
+    assert f"    shown safe: {shown} (kernel accepts here: " in text

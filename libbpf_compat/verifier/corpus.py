@@ -6,7 +6,14 @@
     that verify here, with the failures and the unsupported program types by name;
 (b) the programs PREVAIL does not prove and the Linux kernel refused for a memory
     safety reason (kernel_verdicts.tsv) that are rejected here;
-(c) the programs where the oracles disagree, and what this verifier says.
+(c) the programs where the oracles disagree, and what this verifier says;
+
+then the "leads": the sections PREVAIL does not prove that verify here. With
+``--leads`` (only the PREVAIL-unproven sections are verified, the rest skipped) each
+lead gets its evidence of safety (:mod:`libbpf_compat.verifier.leads`): the kernel's
+verdict here (as root, through ``benchmarks/corpus_leads.py``; skipped, with the reason,
+where bpf() is not permitted or the script does not run from the repository), else
+``--runs N`` (default 200) bounds-checked runs over random inputs.
 
 Programs whose section names no type get the type the kernel oracle assumed
 (kernel_verdicts.tsv), else the one their section prefix names, else XDP or SCHED_CLS
@@ -27,6 +34,7 @@ from libbpf_compat.elf.log import libbpf_set_print
 from libbpf_compat.errors import LibbpfError
 from libbpf_compat.object import BpfObject, bpf_object_open_opts
 from libbpf_compat.uapi import BpfProgType
+from libbpf_compat.verifier import leads as lead_evidence
 from libbpf_compat.verify import ProgramReport, verify_object
 
 #: Kernel first errors that are memory-safety refusals (not policy: helpers the type
@@ -46,6 +54,8 @@ class SectionResult:
     proven_by_prevail: bool
     report: ProgramReport | None
     error: str = ""
+    #: the program type it was verified as, for a section that names none
+    default_type: int | None = None
     #: a ``.text`` sub-program that programs of its object call: libbpf loads it only
     #: as part of them, so it is verified in them (the report is the first caller's
     #: that fails, else the first's)
@@ -62,6 +72,8 @@ class SectionResult:
 class CorpusResult:
     sections: list[SectionResult] = field(default_factory=list)
     kernel: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    #: the PREVAIL-proven sections were left out (``evaluate(unproven_only=True)``)
+    unproven_only: bool = False
 
     def present(self) -> list[SectionResult]:
         return [s for s in self.sections if s.verdict != "absent"]
@@ -77,6 +89,11 @@ class CorpusResult:
             if not s.proven_by_prevail and verdict == "refused" and MEMORY_SAFETY.search(error):
                 out.append(s)
         return out
+
+    def leads(self) -> list[SectionResult]:
+        """The sections PREVAIL does not prove that verify here."""
+        return [s for s in self.present() if not s.proven_by_prevail
+                and s.verdict == "verified"]
 
     def disagreements(self) -> list[tuple[SectionResult, str]]:
         """(c): PREVAIL proves it and the kernel refused it, or PREVAIL does not and the
@@ -136,10 +153,13 @@ def _type_number(name: str | None) -> int:
         return BpfProgType.BPF_PROG_TYPE_SOCKET_FILTER
 
 
-def evaluate(corpus: Path, only: str | None = None) -> CorpusResult:
+def evaluate(corpus: Path, only: str | None = None,
+             unproven_only: bool = False) -> CorpusResult:
+    """Verify the inventory's sections (those of objects whose path has ``only``; with
+    ``unproven_only`` the PREVAIL-proven ones are left out)."""
     inventory = json.loads((corpus / "elf_inventory.json").read_text())
     verdicts, types = _kernel_verdicts(corpus / "kernel_verdicts.tsv")
-    result = CorpusResult(kernel=verdicts)
+    result = CorpusResult(kernel=verdicts, unproven_only=unproven_only)
     samples = corpus / "ebpf-samples"
     previous = libbpf_set_print(None)
     try:
@@ -150,6 +170,8 @@ def evaluate(corpus: Path, only: str | None = None) -> CorpusResult:
                     continue
                 overrides = ov.get("test_overrides", {}).get("sections", {})
                 for section, functions in sorted(ov["sections"].items()):
+                    if unproven_only and section not in overrides:
+                        continue
                     for fn in functions:
                         result.sections.append(_one(samples / rel, rel, section,
                                                     fn["function"], section not in overrides,
@@ -171,12 +193,13 @@ def _one(path: Path, rel: str, section: str, function: str, proven: bool,
                        for c in callers]
             failed = [r for r in reports if not r.ok]
             return SectionResult(rel, section, function, proven, (failed or reports)[0],
-                                 callers=callers)
+                                 callers=callers, default_type=default_type)
         report = verify_object(path, section=section, program=function,
                                default_type=default_type)
     except LibbpfError as exc:
         return SectionResult(rel, section, function, proven, None, str(exc))
-    return SectionResult(rel, section, function, proven, report.programs[0])
+    return SectionResult(rel, section, function, proven, report.programs[0],
+                         default_type=default_type)
 
 
 def _callers(path: Path, section: str, function: str) -> tuple[str, ...]:
@@ -193,13 +216,19 @@ def _callers(path: Path, section: str, function: str) -> tuple[str, ...]:
         obj.close()
 
 
-def summary(result: CorpusResult) -> str:
+def summary(result: CorpusResult,
+            evidence: dict[tuple[str, str], lead_evidence.LeadEvidence] | None = None) -> str:
+    """The counts (a), (b), (c) and the leads; ``evidence`` (from :func:`gather_evidence`)
+    adds each lead's evidence of safety and how many are shown safe."""
     absent = len(result.sections) - len(result.present())
     lines = [f"{len(result.sections)} inventory programs, {absent} of them in objects absent "
              "from ebpf-samples (not counted)"]
     proven = result.proven()
     ok = [s for s in proven if s.verdict == "verified"]
-    lines.append(f"(a) PREVAIL-proven sections verified here: {len(ok)}/{len(proven)}")
+    if result.unproven_only:
+        lines.append("(a) PREVAIL-proven sections: not verified in this run (--leads)")
+    else:
+        lines.append(f"(a) PREVAIL-proven sections verified here: {len(ok)}/{len(proven)}")
     unsupported = Counter(s.report.prog_type for s in proven
                           if s.report is not None and s.verdict == "unsupported")
     if unsupported:
@@ -227,22 +256,67 @@ def summary(result: CorpusResult) -> str:
         lines.append(f"    PREVAIL {'proves' if s.proven_by_prevail else 'does not prove'}, "
                      f"kernel {kernel}, here {s.verdict}: {s.obj} {s.section} {s.function}")
     unproven = [s for s in result.present() if not s.proven_by_prevail]
-    lead = [s for s in unproven if s.verdict == "verified"]
+    lead = result.leads()
     lines.append(f"PREVAIL-unproven sections verified here: {len(lead)}/{len(unproven)} "
                  "(leads only once shown safe)")
+    if evidence is not None:
+        found = [evidence[(s.obj, s.function)] for s in lead if (s.obj, s.function) in evidence]
+        by_kernel = sum(e.shown_safe == "kernel" for e in found)
+        by_runs = sum(e.shown_safe == "runs" for e in found)
+        lines.append(f"    shown safe: {by_kernel + by_runs} (kernel accepts here: {by_kernel}, "
+                     f"bounds-checked runs without violation: {by_runs}); not shown safe: "
+                     f"{len(lead) - by_kernel - by_runs}")
     for s in lead:
-        kernel = result.kernel.get((s.obj, s.function), ("not run", ""))[0]
-        lines.append(f"    {s.obj} {s.section} {s.function} (kernel: {kernel})")
+        kernel_verdict = result.kernel.get((s.obj, s.function), ("not run", ""))[0]
+        line = f"    {s.obj} {s.section} {s.function} (kernel oracle file: {kernel_verdict})"
+        if evidence is not None and (s.obj, s.function) in evidence:
+            line += "\n        " + evidence[(s.obj, s.function)].describe()
+        lines.append(line)
     return "\n".join(lines)
+
+
+def gather_evidence(corpus: Path, result: CorpusResult, judge: lead_evidence.KernelJudge | None,
+                    why_no_judge: str = "", runs: int = lead_evidence.RUNS,
+                    seed: int = 0) -> dict[tuple[str, str], lead_evidence.LeadEvidence]:
+    """Each lead's evidence of safety (see :mod:`libbpf_compat.verifier.leads`)."""
+    samples = corpus / "ebpf-samples"
+    return {(s.obj, s.function): lead_evidence.gather(
+        samples / s.obj, s.obj, s.section, s.callers[0] if s.callers else s.function,
+        s.default_type, judge, why_no_judge, runs, seed) for s in result.leads()}
+
+
+def _kernel_judge() -> tuple[lead_evidence.KernelJudge | None, str]:
+    """The kernel judge of ``benchmarks/corpus_leads.py`` (importable when run from the
+    repository), or None and why not."""
+    try:
+        from benchmarks import corpus_leads
+    except ImportError as exc:
+        return None, f"benchmarks/corpus_leads.py is not importable ({exc}): run from the " \
+                     "repository root"
+    why = corpus_leads.unavailable()
+    if why is not None:
+        return None, why
+    return corpus_leads.kernel_judge, ""
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     from libbpf_compat.conformance import shared_dir
 
+    with_leads = "--leads" in args
+    runs = lead_evidence.RUNS
+    for a in args:
+        if a.startswith("--runs="):
+            runs = int(a.split("=", 1)[1])
+    args = [a for a in args if not a.startswith("--")]
     corpus = Path(args[0]) if args else shared_dir() / "corpus"
     only = args[1] if len(args) > 1 else None
-    print(summary(evaluate(corpus, only)))
+    result = evaluate(corpus, only, unproven_only=with_leads)
+    evidence = None
+    if with_leads:
+        judge, why = _kernel_judge()
+        evidence = gather_evidence(corpus, result, judge, why, runs)
+    print(summary(result, evidence))
     return 0
 
 
