@@ -8,6 +8,7 @@ Labels in messages are slot indices (``lddw`` takes two).
 
 from __future__ import annotations
 
+import random
 import resource
 import time
 from dataclasses import replace
@@ -247,3 +248,61 @@ def test_a_million_instructions_end_at_the_processing_limit() -> None:
 def test_loop_on_an_unchanged_value_is_rejected() -> None:
     assert failures("call 7\n<l>:\nif r0 != 5 goto <l>\nr0 = 0\nexit") == [
         "1 (counter): Loop counter is too large (pc[1] < 100000)"]
+
+
+# 32-bit subtraction of two pointers ---------------------------------------------------
+
+#: r4: the distance of two packet pointers taken in 32 bits ({sub}), then added to the
+#: packet's start and two bytes read there after a bounds check (if {checked})
+SUB32 = ("r2 = *(u32 *)(r1 + 0)\nr3 = *(u32 *)(r1 + 4)\nr4 = r2\nr4 += 14\n{sub}\n"
+         "r5 = r2\nr5 += r4\nr6 = r5\nr6 += 2\nif r6 > r3 goto <out>\n{read}"
+         "r0 = *(u16 *)(r5 + 0)\nexit\n<out>:\nr0 = 0\nexit")
+
+
+def test_pointer_distance_in_32_bits_is_a_number() -> None:
+    # as Cilium's ``w1 -= w4`` (a header's offset from the packet's start)
+    text = SUB32.format(sub="w4 -= w2", read="")
+    assert failures(text) == []
+    outcome = fuzz.execute(program(text), random.Random(3), 64)
+    assert outcome.runs == 64 and outcome.violation is None
+
+
+def test_pointer_distance_in_32_bits_of_two_regions_is_rejected() -> None:
+    assert failures(SUB32.format(sub="w4 -= w10", read="")) == [
+        "4: Cannot subtract pointers to different regions (r10.type == number or "
+        "r4.type == r10.type in {ctx, stack, packet})"]
+
+
+def test_pointer_distance_in_32_bits_read_past_the_check_is_rejected() -> None:
+    # r4 is 14 exactly: four bytes at r5 + 2 are past the two the check proved
+    assert failures(SUB32.format(sub="w4 -= w2", read="r0 = *(u32 *)(r5 + 2)\n")) == [
+        "10: Upper bound must be at most packet_size (valid_access(r5.offset+2, width=4) "
+        "for read)"]
+
+
+# A ring buffer record as a helper's memory argument ------------------------------------
+
+#: bpf_get_current_comm filling {size} bytes at {off} of a 16-byte record ({check})
+RECORD_COMM = ("r1 = map_fd 1\nr2 = 16\nr3 = 0\ncall 131\n{check}r6 = r0\nr1 = r0\n"
+               "r1 += {off}\nr2 = {size}\ncall 16\nr1 = r6\nr2 = 0\ncall 132\n<out>:\n"
+               "r0 = 0\nexit")
+NULL_CHECK = "if r0 == 0 goto <out>\n"
+
+
+def test_helper_fills_a_ring_buffer_record() -> None:
+    # as cilium/ebpf's ringbuffer example: the task's name into the record reserved
+    text = RECORD_COMM.format(check=NULL_CHECK, off=4, size=12)
+    assert failures(text) == []
+    outcome = fuzz.execute(program(text), random.Random(5), 32)
+    assert outcome.runs == 32 and outcome.violation is None
+
+
+def test_helper_filling_past_a_ring_buffer_record_is_rejected() -> None:
+    assert failures(RECORD_COMM.format(check=NULL_CHECK, off=4, size=13)) == [
+        "10: Upper bound must be at most r1.alloc_mem_size (valid_access(r1.offset, "
+        "width=r2) for write)"]
+
+
+def test_helper_filling_a_record_not_checked_for_null_is_rejected() -> None:
+    msgs = failures(RECORD_COMM.format(check="", off=0, size=8).replace("<out>:\n", ""))
+    assert msgs and "Possible null" in msgs[0]

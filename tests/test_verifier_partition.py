@@ -12,12 +12,17 @@ from dataclasses import replace
 
 from libbpf_compat import isa
 from libbpf_compat.isa import Instruction
-from libbpf_compat.verifier import fuzz
+from libbpf_compat.verifier import fuzz, partition
 from libbpf_compat.verifier.analysis import Analyzer, initial_state
 from libbpf_compat.verifier.cases import parse_pre
 from libbpf_compat.verifier.cfg import build
 from libbpf_compat.verifier.liveness import live_registers
-from libbpf_compat.verifier.partition import CATCH_ALL, MAX_PARTITIONS
+from libbpf_compat.verifier.partition import (
+    CATCH_ALL,
+    MAX_FLAGS,
+    MAX_PARTITIONS,
+    group,
+)
 
 MEMORY_TYPES = "in {ctx, stack, packet, shared, socket, alloc_mem}"
 
@@ -133,3 +138,105 @@ def test_liveness() -> None:
     # a helper call reads r1-r5 and writes r0-r5
     live = live_registers(build(fuzz.slots(program("call 7\nr0 += r3\nexit"))))
     assert [live[pc] for pc in range(3)] == [0b111110, 0b1001, 1]
+
+
+# Flags: a bounds check's outcome kept in a register, tested afterwards -----------------
+
+#: r2 the packet's start, r3 its end; r7 = 0 when 8 bytes are there, else -22 (as
+#: Cilium's ctx_load_bytes wrappers), then {between} and a test of the flag
+FLAG_CHECK = ("r2 = *(u32 *)(r1 + 0)\nr3 = *(u32 *)(r1 + 4)\nr4 = r2\nr4 += 8\n"
+              "if r4 > r3 goto <bad>\nr7 = 0\ngoto <j>\n<bad>:\nr7 = -22\n<j>:\n"
+              "{between}if w{reg} {cond} 0 goto <out>\nr0 = *(u64 *)(r2 + 0)\nexit\n"
+              "<out>:\nr0 = 0\nexit")
+
+
+def flag_check(cond: str, between: str = "", reg: int = 7) -> str:
+    return FLAG_CHECK.format(between=between, reg=reg, cond=cond)
+
+
+def test_flag_of_a_bounds_check_keeps_the_paths_apart() -> None:
+    text = flag_check("!=")
+    assert failures(text) == []
+    runs_safely(text)
+
+
+def test_flag_tested_the_wrong_way_is_rejected() -> None:
+    # the read happens exactly when the check failed
+    assert failures(flag_check("==")) == [
+        "9: Upper bound must be at most packet_size (valid_access(r2.offset, width=8) "
+        "for read)"]
+
+
+def test_flag_spilled_and_shifted_before_its_test() -> None:
+    # The paths meet before the flag is spilled, another value loaded and the flag's
+    # low half taken into another register: kept apart from where they meet.
+    between = ("*(u64 *)(r10 - 8) = r7\nr5 = *(u32 *)(r1 + 8)\nr7 <<= 32\nr6 = r7\n"
+               "r6 >>= 32\n")
+    text = flag_check("!=", between, reg=6)
+    assert failures(text) == []
+    runs_safely(text)
+    assert failures(flag_check("==", between, reg=6)) == [
+        "14: Upper bound must be at most packet_size (valid_access(r2.offset, width=8) "
+        "for read)"]
+
+
+def test_flag_overwritten_before_its_test_counts_for_nothing() -> None:
+    # the register tested is no longer the check's flag: the read is unproven
+    assert failures(flag_check("!=", "r7 = *(u32 *)(r1 + 8)\n")) == [
+        "10: Upper bound must be at most packet_size (valid_access(r2.offset, width=8) "
+        "for read)"]
+
+
+def test_tested_registers_follow_copies_and_shifts() -> None:
+    insns = program("r0 = 1\nr0 <<= 32\nr1 = r0\nr1 >>= 32\nr2 = 5\n"
+                    "if r1 == 0 goto <a>\n<a>:\nexit")
+    tested = partition.tested_registers(fuzz.slots(insns))
+    # before the copy the flag is r0, after it r1; r2's load does not matter
+    assert [tested.get(pc) for pc in range(7)] == [None, 0, 0, 1, 1, 1, None]
+
+
+def test_flags_per_node_are_bounded() -> None:
+    # A register set to one of ten constants, then tested at one node: at most
+    # MAX_FLAGS flags kept apart there (then flag None), MAX_PARTITIONS states each.
+    lines = ["call 7", "r6 = 0"]
+    for i in range(10):
+        lines += [f"if r0 == {i} goto <s{i}>"]
+    lines += ["goto <t>"]
+    for i in range(10):
+        lines += [f"<s{i}>:", f"r6 = {i}", "goto <t>"]
+    lines += ["<t>:", "if r6 == 3 goto <out>", "r0 = 0", "exit", "<out>:", "r0 = 1", "exit"]
+    a = analyzer(program("\n".join(lines)))
+    result = a.run(initial_state(parse_pre(fuzz.pre_state())))
+    assert result.complete and not [m for m in result.messages
+                                    if not m.text.startswith("Code becomes")]
+    for parts in a.parts.values():
+        flags = {k[0] for k in parts}
+        assert len(flags - {None}) <= MAX_FLAGS
+        for flag in flags:
+            assert len(group(parts, flag)) <= MAX_PARTITIONS
+
+
+# Coarsening: past MAX_PARTITIONS keys, constants go first, pointer kinds stay apart -----
+
+COARSE = ("*(u64 *)(r10 - 16) = 0\nr1 = map_fd 3\nr2 = r10\nr2 += -16\ncall 1\n"
+          "if r0 == 0 goto <out>\nr9 = r0\ncall 7\nr6 = r0\ncall 7\nr7 = r0\n"
+          "*(u64 *)(r10 - 8) = 0\nr8 = r10\nr8 += -8\nif r6 == 0 goto <c>\n"
+          "r8 = r9\nr8 += 8\n<c>:\n"
+          "r3 = 0\nif r7 s> 5 goto <a>\nr3 = 1\n<a>:\n"
+          "r4 = 0\nif r7 s> 9 goto <b>\nr4 = 1\n<b>:\n"
+          "r5 = 0\nif r7 s> 20 goto <d>\nr5 = 1\n<d>:\n"
+          "r0 = *(u64 *)(r8 + {off})\nr0 += r3\nr0 += r4\nr0 += r5\nexit\n"
+          "<out>:\nr0 = 0\nexit")
+
+
+def test_many_constants_do_not_join_pointer_kinds() -> None:
+    # r8: 8 bytes into a 16-byte map value, or fp-8; r3-r5 constants that split the
+    # states eight ways: coarsened, the two kinds of r8 keep their own offsets.
+    text = COARSE.format(off=0)
+    assert failures(text) == []
+    runs_safely(text)
+
+
+def test_many_constants_pointer_read_past_its_region_is_rejected() -> None:
+    msgs = failures(COARSE.format(off=8))
+    assert msgs and all("r8.offset+8" in m for m in msgs)

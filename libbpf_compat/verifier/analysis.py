@@ -93,6 +93,8 @@ class Analyzer:
         self.parts: dict[Node, dict[Key, State]] = {}
         self.live = {pc: partition.registers(mask)
                      for pc, mask in live_registers(self.cfg, assumes).items()}
+        #: slot -> the register a conditional jump at or just after it compares with a constant
+        self.tested = partition.tested_registers(self.cfg.instructions)
         self.visits: dict[tuple[Node, Key], int] = {}
         #: (where, text, target) of the edges found infeasible while reporting a node
         self.dead: list[tuple[str, str, Node]] | None = None
@@ -414,20 +416,14 @@ class Analyzer:
         The key is taken at every node: partitions that differ only in registers dead
         there are joined at once."""
         parts = self.parts.setdefault(succ, {})
-        part = CATCH_ALL if CATCH_ALL in parts else partition.key(
-            state, self.live.get(succ[1], ()))
+        live, tested = self.live.get(succ[1], ()), self.tested.get(succ[1], -1)
+        part = partition.place(parts, state, live, tested)
         old = parts.get(part)
-        if old is None and len(parts) >= MAX_PARTITIONS:
-            # Too many ways to get here: from now on one state, all of them joined.
-            # (Folding them in is no visit: widening counts the joins that follow.)
-            counts = [self.visits.get((succ, p), 0) for p in parts]
-            states = [*parts.values(), state]
-            parts.clear()
-            part, new = CATCH_ALL, states[0]
-            for other in states[1:]:
-                new = self._combine(succ, new, other, part)
-            self.visits[(succ, part)] = max(counts)
-        elif old is None:
+        same_flag = partition.group(parts, part[0])
+        if old is None and len(same_flag) >= MAX_PARTITIONS:
+            self._coarsen(succ, same_flag, state, push)
+            return
+        if old is None:
             new = state
         else:
             new = self._combine(succ, old, state, part)
@@ -435,6 +431,31 @@ class Analyzer:
                 return
         parts[part] = new
         push.append((succ, part))
+
+    def _coarsen(self, succ: Node, same_flag: list[Key], state: State,
+                 push: list[tuple[Node, Key]]) -> None:
+        """Too many ways to get to ``succ`` with one flag: its partitions ``same_flag``
+        and ``state`` are keyed again at the next level (kinds without constants, then
+        one catch-all) and the states of each new key joined, for the rest of the run.
+        (Folding them in is no visit: widening counts the joins that follow.)"""
+        parts = self.parts[succ]
+        live, tested = self.live.get(succ[1], ()), self.tested.get(succ[1], -1)
+        flag, level = same_flag[0][0], same_flag[0][1]
+        entries = [(self.visits.get((succ, p), 0), parts.pop(p)) for p in same_flag]
+        entries.append((0, state))
+        while True:
+            level = partition.coarser(level)
+            keys = [partition.key(st, live, tested, flag, level) for _, st in entries]
+            if len(set(keys)) <= MAX_PARTITIONS:
+                break
+        counts: dict[Key, int] = {}
+        for k, (count, st) in zip(keys, entries, strict=True):
+            old = parts.get(k)
+            parts[k] = st if old is None else self._combine(succ, old, st, k)
+            counts[k] = max(counts.get(k, 0), count)
+        for k, count in counts.items():
+            self.visits[(succ, k)] = count
+            push.append((succ, k))
 
     def _combine(self, succ: Node, old: State, state: State, part: Key) -> State:
         """The join of ``state`` into ``old`` at ``succ``: ``old`` itself when that
@@ -448,7 +469,7 @@ class Analyzer:
 
     def run(self, initial: State) -> AnalysisResult:
         start: Node = ((), 0)
-        first = partition.key(initial, self.live.get(0, ()))
+        first = partition.place({}, initial, self.live.get(0, ()), self.tested.get(0, -1))
         self.parts[start] = {first: initial}
         order = 0
         queue: list[tuple[int, tuple[int, ...], int, Key]] = [(0, (), order, first)]

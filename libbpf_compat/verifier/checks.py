@@ -236,4 +236,11 @@ def helper_memory(reg: int, value: RegValue, size: int, where: str, write: bool,
             return log.upper_bound("packet_size", where)
     elif kind == MAP_KEY:
         return _key_bytes(reg, value, lo, hi, write, where)
+    elif kind == ALLOC_MEM:  # a ring buffer record: the bytes reserved, at least
+        if value.value.u.contains(0):
+            return log.possible_null(where)
+        if lo < 0:
+            return log.lower_bound("0", where)
+        if hi > max(0, value.region_size.s.lo):
+            return log.upper_bound(f"r{reg}.alloc_mem_size", where)
     return None

@@ -268,7 +268,7 @@ def alu(state: State, insn: Instruction, options: Options, pc: int = -1) -> None
             raise Failed(log.invalid_type(d, ARITH_TYPE_TEXT))
         if use_src and src.types & NO_ARITH_TYPES:
             raise Failed(log.invalid_type(insn.src, ARITH_TYPE_TEXT))
-        if use_src and code == op.ALU_SUB and is64 and not src.is_number:
+        if use_src and code == op.ALU_SUB and not src.is_number:
             if _regions(src.types) != _regions(dst.types):
                 raise Failed(log.subtract_pointers("different", insn.src, d))
             if not _regions(src.types) <= {NUMBER, CTX, STACK, PACKET}:
@@ -285,6 +285,11 @@ def alu(state: State, insn: Instruction, options: Options, pc: int = -1) -> None
             raise Failed(log.nullable_arithmetic(d))
         if is64:
             regs[d] = pointer_arith(code, dst, src, state, pc if use_src else -1)
+        elif code == op.ALU_SUB and use_src and not src.is_number:
+            # ``w1 -= w2`` of two pointers into one region: the low half of their
+            # distance (the addresses' low halves differ by the distance mod 2**32)
+            diff = pointer_arith(code, dst, src, state)
+            regs[d] = _number(numeric.truncate32(diff.value))
         elif dst.types <= POINTER_TYPES and src.is_number:
             # A truncated pointer: neither a pointer one may use nor a number one may leak.
             regs[d] = RegValue(dst.types | {NUMBER}, numeric.TOP32)
@@ -816,7 +821,8 @@ def check_arguments(state: State, proto: Prototype, options: Options) -> None:
                 require(None if value.value.value == 0 else
                         log.invalid_type(reg, checks.HELPER_MEMORY_TEXT))
                 continue
-            require(checks.helper_memory_type(reg, value))
+            if value.only != ALLOC_MEM:  # a ring buffer record is memory too
+                require(checks.helper_memory_type(reg, value))
             if size_at is None:
                 continue
             size_reg = size_at + 1
