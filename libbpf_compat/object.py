@@ -84,9 +84,26 @@ def detect_abi(elf: ElfFile, btf: Btf | None) -> str:
         definition = section_def(section.name) if section.is_executable else None
         if definition is not None and definition.windows_only:
             return "windows"
-    if btf is not None and any(btf.find(name) for name in _WINDOWS_BTF_NAMES):
+    if btf is not None and any(_windows_type(btf, name) for name in _WINDOWS_BTF_NAMES):
         return "windows"
     return "linux"
+
+
+def _windows_type(btf: Btf, name: str) -> bool:
+    """Does the object's BTF have the Windows context type ``name``? An ``xdp_md_t``
+    whose ``data_end`` is at byte 4 is a typedef of Linux's ``struct xdp_md`` (32-bit
+    fields, as PREVAIL's samples declare it); Windows' has 64-bit pointers, data_end
+    at byte 8."""
+    for tid in btf.find(name):
+        if name != "xdp_md_t":
+            return True
+        try:
+            members = btf.members(tid)
+        except LibbpfError:
+            return True
+        if not any(m.name == "data_end" and m.bit_offset == 32 for m in members):
+            return True
+    return False
 
 
 # Program ids (as maps get theirs in mapstore): given at load, never reused.

@@ -24,6 +24,7 @@ from libbpf_compat.libbpf_maps import (
 )
 from libbpf_compat.mapstore import fd_table
 from libbpf_compat.object import BpfObject, ObjectMap, bpf_object_open_opts
+from libbpf_compat.test_run import bpf_prog_test_run_opts, bpf_test_run_opts
 from libbpf_compat.uapi import BPF_MAP_TYPE_LRU_HASH, BPF_NOEXIST, BpfProgType
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -447,3 +448,24 @@ def test_windows_xdp_program_runs_with_its_own_context() -> None:
     assert helper_calls(linux_prog.vm.code) == helper_calls(prog.vm.code)
     linux.close()
     obj.close()
+
+
+def test_linux_xdp_md_under_the_windows_typedef_name_is_linux() -> None:
+    """A typedef ``xdp_md_t`` of Linux's 32-bit ``struct xdp_md`` (data_end at byte 4)
+    does not make the object eBPF for Windows': the ABI is told from the layout, and
+    the program verifies and runs on Linux's context."""
+    obj = lb.bpf_object__open_file(FIXTURES / "abi" / "xdp_md_typedef.o")
+    assert obj.abi == "linux"
+    obj.load()
+    prog = lb.bpf_object__find_program_by_name(obj, "first_byte")
+    assert prog is not None
+    fd = lb.bpf_program__fd(prog)
+    for packet, verdict in ((b"\x45" + bytes(63), 2), (b"\x60" + bytes(63), 1)):
+        opts = bpf_test_run_opts(data_in=packet)
+        assert bpf_prog_test_run_opts(fd, opts) == 0
+        assert opts.retval == verdict
+    obj.close()
+    # the Windows build of a real xdp_md_t (64-bit pointers) is still Windows'
+    windows = lb.bpf_object__open_file(FIXTURES / "abi" / "xdp_count.windows.o")
+    assert windows.abi == "windows"
+    windows.close()

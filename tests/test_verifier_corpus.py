@@ -23,8 +23,12 @@ from tests.shared_data import shared_path
 #: bpf_lxc.o 2/7 and 2/10 verified: the stack runs of verifier.relations keep the
 #: correlation of the event size with the bytes each path wrote before its
 #: perf_event_output. 251 before trace partitioning (verifier/partition.py) verified
-#: twotypes.o and xdp_ddos01_blacklist_kern.o's xdp_prog.)
-PROVEN_VERIFIED_FLOOR = 253
+#: twotypes.o and xdp_ddos01_blacklist_kern.o's xdp_prog. 253 before an ``xdp_md_t``
+#: typedef of Linux's 32-bit struct xdp_md stopped marking an object as eBPF for
+#: Windows': build/correlated_branch.o verifies on Linux's context. The 3 left do not
+#: open: build/externalfunction.o calls a function it does not define, invalid/c049…
+#: and invalid/ef2e… have corrupt section headers.)
+PROVEN_VERIFIED_FLOOR = 254
 #: (b) PREVAIL-unproven programs the kernel refused for memory safety, rejected here.
 #: (11 before the Windows helpers had prototypes: the twelfth, timeout-29db…'s
 #: bind_test_caller, is a safe Windows bind program -- trace_printk2 and a tail call --
