@@ -23,12 +23,11 @@ from tests.shared_data import shared_path
 VERIFIER_REFUSALS = {
     # unsafe: reads past the checked packet bytes; the kernel refuses it too
     "build/packet_overflow.o": "unsafe",
-    # the kernel refuses it (R7 offset is outside of the packet); PREVAIL proves it
-    # by correlating two branches. Its context type is named xdp_md_t, so it loads with
-    # the Windows ABI, where its 32-bit loads of data and data_end read halves of the
-    # 64-bit data pointer: unsafe as loaded. (build/dependent_read.o, whose read is
-    # guarded by a flag set by a packet bounds check, loads since trace partitioning.)
-    "build/correlated_branch.o": "kernel refuses; PREVAIL proves",
+    # (build/correlated_branch.o loads: the kernel refuses it -- R7 offset is outside
+    # of the packet -- but it reads data + 12 only where data_end - data >= 14 was
+    # proven, which the relations and trace partitioning follow; PREVAIL proves it too.
+    # build/dependent_read.o, whose read is guarded by a flag set by a packet bounds
+    # check, loads since trace partitioning.)
     # adds two pointers: the kernel refuses it (pointer += pointer prohibited)
     "build/ptr_arith.o": "kernel refuses",
     # context pointer arithmetic: refused by the context rewrite (as the kernel does)
