@@ -59,6 +59,8 @@ class AnalysisResult:
     exit_state: State | None = None
     processed: int = 0
     complete: bool = True
+    #: the states the fixpoint keeps before each reached node (for log statistics)
+    partitions: dict[Node, int] = field(default_factory=dict)
 
     @property
     def texts(self) -> set[str]:
@@ -497,6 +499,7 @@ class Analyzer:
                     heapq.heappush(queue, (succ[1], succ[0], order, succ_part))
             push.clear()
         self.result.processed = processed
+        self.result.partitions = {node: len(parts) for node, parts in self.parts.items()}
         self.states = {node: _joined(list(parts.values())) for node, parts in self.parts.items()
                        if parts}
         self.result.states = self.states

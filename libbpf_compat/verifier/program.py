@@ -50,15 +50,21 @@ from libbpf_compat.verifier.types import (
     UNINIT,
     RegValue,
 )
+from libbpf_compat.verifier.walk import LOG_LEVEL1, LOG_LEVEL2, parse_label, path_to, statistics
 
 #: Bytes of stack per frame and call frames (the main program's included), as Linux.
 STACK_SIZE = 512
 MAX_FRAMES = 8
 #: Instructions the analysis may process before it gives up, as Linux.
 MAX_PROCESSED = 1_000_000
-#: Log levels (libbpf's ``log_level``): 1 the failing instruction and its state,
-#: 2 also every reached instruction with the state before it.
-LOG_BRIEF, LOG_STATES = 1, 2
+#: Log levels (libbpf's ``log_level``, bits as Linux's): 1 a rejection's failing
+#: instruction and its state, after the instructions of one path to it (the state at
+#: each branch taken, the last PATH_LIMIT instructions); 2 instead every reached
+#: instruction with the state before it; 4 (BPF_LOG_STATS) the verification time and
+#: stack depth. Any level ends with the statistics line (``processed N insns ...``);
+#: 4 alone gives only the statistics.
+LOG_BRIEF, LOG_STATES = LOG_LEVEL1, LOG_LEVEL2
+PATH_LIMIT = 200
 
 _UNREACHABLE = "Code becomes unreachable"
 _PROG_ARRAYS = frozenset({BpfMapType.BPF_MAP_TYPE_PROG_ARRAY})
@@ -249,10 +255,43 @@ class _Source:
         return self.lines[best] if best is not None else None
 
 
+def _insn_lines(pc: int, insn: Instruction, source: _Source, last: list[str | None]) -> list[str]:
+    """``pc``'s disassembly, after its C source line when that changes (``last`` holds
+    the line shown before)."""
+    out = []
+    line = source.line_for(pc)
+    if line and line != last[0]:
+        out.append(line)
+    last[0] = line
+    out.append(f"{pc}: ({insn.opcode:02x}) {disassemble_instruction(insn, 'kernel')}")
+    return out
+
+
+def _path_lines(insns: dict[int, Instruction], result: AnalysisResult, target: Node,
+                source: _Source) -> list[str]:
+    """The instructions of a path from the entry to ``target`` (not included), with
+    ``from X to Y: state`` at each conditional jump, as Linux's level 1 log."""
+    path = path_to(insns, result, target)
+    out = []
+    first = max(0, len(path) - 1 - PATH_LIMIT)
+    if first:
+        out.append(f"... {first} earlier instructions of the path")
+    elif path:
+        out.append(f"0: {format_state(result.states[path[0][0]])}")
+    last: list[str | None] = [None]
+    for (node, _into), (succ, branch) in zip(path[first:], path[first + 1:], strict=False):
+        pc = node[1]
+        out += _insn_lines(pc, insns[pc], source, last)
+        if branch is not None:
+            out.append(f"from {pc} to {succ[1]}: {format_state(branch)}")
+    return out
+
+
 def _render_log(name: str, insns: dict[int, Instruction], result: AnalysisResult,
-                errors: list[Message], source: _Source, level: int, seconds: float) -> str:
+                errors: list[Message], source: _Source, level: int, seconds: float,
+                stats: list[str]) -> str:
     out: list[str] = []
-    if level >= LOG_STATES:
+    if level & LOG_STATES:
         by_pc: dict[int, list[tuple[Node, State]]] = {}
         for node, state in result.states.items():
             by_pc.setdefault(node[1], []).append((node, state))
@@ -268,26 +307,31 @@ def _render_log(name: str, insns: dict[int, Instruction], result: AnalysisResult
             insn = insns.get(pc)
             if insn is not None:
                 out.append(f"{pc}: ({insn.opcode:02x}) {disassemble_instruction(insn, 'kernel')}")
-    for message in errors:
-        at = _pc_of(message.label)
-        if at is not None and at in insns:
-            pc = at
-            line = source.line_for(pc)
-            if line:
-                out.append(line)
-            insn = insns[pc]
-            out.append(f"{pc}: ({insn.opcode:02x}) {disassemble_instruction(insn, 'kernel')}")
-            states = [s for (frames, at), s in result.states.items() if at == pc]
-            if states:
-                joined = states[0]
-                for s in states[1:]:
-                    joined = joined.join(s)
-                out.append(f"state: {format_state(joined)}")
-        out.append(f"error at instruction {message.label or '?'}: {message.text}")
-    verdict = "rejected" if errors else "verified"
-    out.append(f"program {name!r}: {verdict}; processed {result.processed} insns "
-               f"in {seconds * 1000:.1f} ms")
-    return "\n".join(out) + "\n"
+    elif level & LOG_BRIEF and errors:
+        target = parse_label(errors[0].label)
+        if target is not None and target[1] in insns:
+            out += _path_lines(insns, result, target, source)
+    if level & (LOG_BRIEF | LOG_STATES):
+        for message in errors:
+            at = _pc_of(message.label)
+            if at is not None and at in insns:
+                pc = at
+                line = source.line_for(pc)
+                if line:
+                    out.append(line)
+                insn = insns[pc]
+                out.append(f"{pc}: ({insn.opcode:02x}) {disassemble_instruction(insn, 'kernel')}")
+                states = [s for (frames, at), s in result.states.items() if at == pc]
+                if states:
+                    joined = states[0]
+                    for s in states[1:]:
+                        joined = joined.join(s)
+                    out.append(f"state: {format_state(joined)}")
+            out.append(f"error at instruction {message.label or '?'}: {message.text}")
+        verdict = "rejected" if errors else "verified"
+        out.append(f"program {name!r}: {verdict}; processed {result.processed} insns "
+                   f"in {seconds * 1000:.1f} ms")
+    return "\n".join(out + stats) + "\n"
 
 
 def verify_program(name: str, code: bytes, *, relocations: Iterable[InsnRelocation] = (),
@@ -324,7 +368,10 @@ def verify_program(name: str, code: bytes, *, relocations: Iterable[InsnRelocati
     errors = [m for m in result.messages if not m.text.startswith(_UNREACHABLE)]
     errors.sort(key=lambda m: (_pc_of(m.label) is None, _pc_of(m.label) or 0))
     seconds = time.perf_counter() - started
-    text = _render_log(name, insns, result, errors, _Source(ext, pieces), log_level, seconds)
+    stats = statistics(result, insns, log_level, seconds, limit, options.stack_size,
+                       options.frame_size, (start for start, _s, _o, _e in pieces))
+    text = _render_log(name, insns, result, errors, _Source(ext, pieces), log_level, seconds,
+                       stats)
     return Verdict(name, not errors, result.processed, seconds, [str(m) for m in errors], text,
                    insns=len(code) // 8)
 
