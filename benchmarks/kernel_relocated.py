@@ -49,11 +49,8 @@ def _create(d: MapDef, inner_fd: int = 0) -> int:
         key = value = 0
     if d.type == BpfMapType.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
         key = value = 4  # whatever value type the object declared (cilium/ebpf's examples)
-    attr = ctypes.create_string_buffer(kernel_bpf.ATTR_SIZE)
-    struct.pack_into("IIIIII", attr, 0, d.type, key, value, entries, d.map_flags, inner_fd)
-    struct.pack_into("16s", attr, 28, _NAME_OK.sub("_", d.name).encode()[:15])
-    struct.pack_into("Q", attr, 64, d.map_extra)
-    fd = kernel_bpf.bpf(kernel_bpf.BPF_MAP_CREATE, attr)
+    fd = kernel_bpf.create_map(d.type, key, value, entries, d.map_flags,
+                               _NAME_OK.sub("_", d.name).encode(), d.map_extra, inner_fd)
     if fd >= 0 and d.initial_value:
         kmap = kernel_bpf.KernelMap(fd, 4, len(d.initial_value), False)
         rc = kmap.update(bytes(4), d.initial_value)

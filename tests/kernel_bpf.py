@@ -56,11 +56,12 @@ def _addr(buf: ctypes.Array[ctypes.c_char] | None) -> int:
 
 
 def create_map(map_type: int, key_size: int, value_size: int, max_entries: int,
-               map_flags: int = 0, name: bytes = b"", map_extra: int = 0) -> int:
+               map_flags: int = 0, name: bytes = b"", map_extra: int = 0,
+               inner_map_fd: int = 0) -> int:
     """A kernel map's fd, or a negative errno."""
     attr = ctypes.create_string_buffer(ATTR_SIZE)
     struct.pack_into("IIIIIII16s", attr, 0, map_type, key_size, value_size, max_entries,
-                     map_flags, 0, 0, name[:15])
+                     map_flags, inner_map_fd, 0, name[:15])
     struct.pack_into("Q", attr, 64, map_extra)
     return bpf(BPF_MAP_CREATE, attr)
 
